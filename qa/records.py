@@ -1,0 +1,119 @@
+"""Frozen records shared by every layer: a parsed cable, its paragraphs, search hits and answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+REDACTION_MARK = "█"
+
+
+def citation(cable_id: str, label: str) -> str:
+    """The one place a citation key is made: "05ALMATY342 ¶3"."""
+    return f"{cable_id} ¶{label}"
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One paragraph as the cable numbers it: label "3", marking "SBU", clean text, section heading."""
+
+    label: str
+    text: str
+    marking: str | None = None
+    heading: str | None = None
+
+
+@dataclass(frozen=True)
+class Cable:
+    """A parsed cable: metadata plus numbered paragraphs, whatever format it came from."""
+
+    id: str
+    created: datetime | None = None
+    origin: str | None = None
+    classification: str | None = None
+    tags: tuple[str, ...] = ()
+    subject: str | None = None
+    references: tuple[str, ...] = ()
+    signer: str | None = None
+    paragraphs: tuple[Paragraph, ...] = ()
+    source: str | None = None
+
+    @property
+    def year(self) -> int | None:
+        return self.created.year if self.created else None
+
+    def completeness(self) -> int:
+        """How complete this copy is; the more complete of two copies of one cable is kept."""
+        filled = sum(
+            1
+            for value in (self.created, self.origin, self.classification, self.subject, self.signer)
+            if value
+        )
+        text_chars = sum(len(p.text) for p in self.paragraphs)
+        return text_chars + 200 * len(self.paragraphs) + 500 * filled + 100 * len(self.tags)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict (the `cables export` format, read back by the JSONL reader)."""
+        data = asdict(self)
+        data["created"] = self.created.isoformat(sep=" ") if self.created else None
+        data["tags"] = list(self.tags)
+        data["references"] = list(self.references)
+        return data
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved paragraph with the metadata needed to cite and show it."""
+
+    cable_id: str
+    paragraph: str
+    position: int
+    citation: str
+    score: float
+    text: str
+    subject: str | None
+    created: str | None
+    origin: str | None
+    classification: str | None
+    source: str | None
+    paragraph_id: int = field(default=0, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("paragraph_id")
+        return data
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One sentence of an answer and the paragraph it comes from."""
+
+    text: str
+    citation: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An extractive answer: statements each citing a retrieved paragraph, plus those paragraphs."""
+
+    question: str
+    answered: bool
+    statements: tuple[Statement, ...]
+    hits: tuple[Hit, ...]
+    message: str = ""
+
+    def to_markdown(self) -> str:
+        if not self.answered:
+            return self.message
+        return " ".join(f"{s.text} [{s.citation}]" for s in self.statements)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answered": self.answered,
+            "message": self.message,
+            "answer": self.to_markdown(),
+            "statements": [asdict(s) for s in self.statements],
+            "citations": [h.to_json() for h in self.hits],
+        }

@@ -1,0 +1,311 @@
+"""SQLite storage: cables, paragraphs (with their vectors), the keyword index and where each cable came from.
+
+SQLite is the source of truth. Paragraph vectors live in the same row as the paragraph, written in the
+same transaction, so a crash can never leave a paragraph without its vector; the FAISS file is a cache
+rebuilt from these rows whenever it disagrees with them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import StoreError
+from qa.filters import Filters
+from qa.records import REDACTION_MARK, Cable, Paragraph
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS cables(
+    id TEXT PRIMARY KEY,
+    serial TEXT NOT NULL,
+    created TEXT, year INTEGER, origin TEXT, classification TEXT, tags TEXT, subject TEXT,
+    refs TEXT, signer TEXT, source TEXT, completeness INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS cables_serial ON cables(serial);
+CREATE INDEX IF NOT EXISTS cables_year ON cables(year);
+CREATE INDEX IF NOT EXISTS cables_origin ON cables(origin);
+CREATE TABLE IF NOT EXISTS paragraphs(
+    id INTEGER PRIMARY KEY,
+    cable_id TEXT NOT NULL REFERENCES cables(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    label TEXT NOT NULL, marking TEXT, heading TEXT, text TEXT NOT NULL,
+    vector BLOB
+);
+CREATE INDEX IF NOT EXISTS paragraphs_cable ON paragraphs(cable_id, position);
+CREATE VIRTUAL TABLE IF NOT EXISTS paragraphs_fts USING fts5(
+    body, context, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS provenance(
+    cable_id TEXT NOT NULL, source TEXT NOT NULL, completeness INTEGER, kept INTEGER NOT NULL,
+    ingested_at TEXT NOT NULL, PRIMARY KEY (cable_id, source)
+);
+CREATE TABLE IF NOT EXISTS files(sha256 TEXT PRIMARY KEY, path TEXT NOT NULL, ingested_at TEXT NOT NULL);
+"""
+YEAR_PREFIX_RE = re.compile(r"^\d{2}(?=[A-Z])")
+
+
+@dataclass(frozen=True)
+class StoredParagraph:
+    """A paragraph row joined with its cable's metadata: what hits and the viewer are made from."""
+
+    id: int
+    cable_id: str
+    position: int
+    label: str
+    marking: str | None
+    heading: str | None
+    text: str
+    subject: str | None
+    created: str | None
+    origin: str | None
+    classification: str | None
+    source: str | None
+
+
+PARAGRAPH_COLUMNS = """p.id, p.cable_id, p.position, p.label, p.marking, p.heading, p.text,
+    c.subject, c.created, c.origin, c.classification, c.source"""
+
+
+def serial_of(cable_id: str) -> str:
+    """The id without its year prefix: 'ALMATY2058' matches '06ALMATY2058'."""
+    return YEAR_PREFIX_RE.sub("", cable_id)
+
+
+def keyword_text(text: str) -> str:
+    """Text for the keyword index: redaction marks are not words."""
+    return text.replace(REDACTION_MARK, " ")
+
+
+class Store:
+    """One SQLite database in the store folder. Writers use short transactions; readers see WAL snapshots."""
+
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        try:
+            if readonly:
+                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.executescript(SCHEMA)
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                self.db.commit()
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self.db.execute("SELECT count(*) FROM cables").fetchone()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path} is not a usable cables database ({error}); "
+                             "move it away or run `cables doctor --repair`") from error
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- metadata ------------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # ---- writing -------------------------------------------------------------------------------------------
+    def file_seen(self, sha256: str) -> bool:
+        return self.db.execute("SELECT 1 FROM files WHERE sha256=?", (sha256,)).fetchone() is not None
+
+    def mark_file(self, sha256: str, path: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (sha256, path, _now()))
+
+    def find_copy(self, cable: Cable) -> tuple[str, int] | None:
+        """The stored copy of this cable (id, completeness), matching year-unknown ids by serial."""
+        row = self.db.execute("SELECT id, completeness FROM cables WHERE id=?", (cable.id,)).fetchone()
+        if row:
+            return row[0], row[1]
+        serial = serial_of(cable.id)
+        rows = self.db.execute("SELECT id, completeness FROM cables WHERE serial=?", (serial,)).fetchall()
+        candidates = [r for r in rows if r[0] == serial or cable.id == serial]
+        return (candidates[0][0], candidates[0][1]) if len(candidates) == 1 else None
+
+    def record_provenance(self, cable_id: str, source: str, completeness: int, kept: bool) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO provenance VALUES (?, ?, ?, ?, ?)",
+                            (cable_id, source, completeness, int(kept), _now()))
+
+    def put_cable(self, cable: Cable, vectors: Sequence[np.ndarray | None], replaces: str | None = None) -> list[int]:
+        """Store a cable, its paragraphs, their vectors and keyword rows in one transaction."""
+        with self.db:
+            if replaces:
+                self._delete_cable(replaces)
+            self.db.execute(
+                "INSERT INTO cables VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (cable.id, serial_of(cable.id), cable.created.isoformat(sep=" ") if cable.created else None,
+                 cable.year, cable.origin, cable.classification, " ".join(cable.tags), cable.subject,
+                 json.dumps(list(cable.references)), cable.signer, cable.source, cable.completeness()),
+            )
+            ids = []
+            for position, (paragraph, vector) in enumerate(zip(cable.paragraphs, vectors, strict=True)):
+                blob = None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
+                cursor = self.db.execute(
+                    "INSERT INTO paragraphs(cable_id, position, label, marking, heading, text, vector) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (cable.id, position, paragraph.label, paragraph.marking, paragraph.heading, paragraph.text, blob),
+                )
+                pid = int(cursor.lastrowid)
+                ids.append(pid)
+                context = " ".join(x for x in (cable.subject, paragraph.heading, cable.id) if x)
+                self.db.execute("INSERT INTO paragraphs_fts(rowid, body, context) VALUES (?,?,?)",
+                                (pid, keyword_text(paragraph.text), context))
+        return ids
+
+    def _delete_cable(self, cable_id: str) -> None:
+        self.db.execute("DELETE FROM paragraphs_fts WHERE rowid IN (SELECT id FROM paragraphs WHERE cable_id=?)",
+                        (cable_id,))
+        self.db.execute("DELETE FROM paragraphs WHERE cable_id=?", (cable_id,))
+        self.db.execute("DELETE FROM cables WHERE id=?", (cable_id,))
+
+    # ---- reading -------------------------------------------------------------------------------------------
+    def cable(self, cable_id: str) -> Cable | None:
+        """The whole stored cable, found by exact id or, failing that, by serial (year-less id)."""
+        row = self.db.execute("SELECT * FROM cables WHERE id=?", (cable_id,)).fetchone()
+        if row is None:
+            rows = self.db.execute("SELECT * FROM cables WHERE serial=?", (serial_of(cable_id),)).fetchall()
+            row = rows[0] if len(rows) == 1 else None
+        if row is None:
+            return None
+        paragraphs = self.db.execute(
+            "SELECT label, text, marking, heading FROM paragraphs WHERE cable_id=? ORDER BY position", (row[0],)
+        ).fetchall()
+        return Cable(
+            id=row[0], created=datetime.fromisoformat(row[2]) if row[2] else None, origin=row[4],
+            classification=row[5], tags=tuple(row[6].split()) if row[6] else (), subject=row[7],
+            references=tuple(json.loads(row[8] or "[]")), signer=row[9],
+            paragraphs=tuple(Paragraph(label, text, marking, heading) for label, text, marking, heading in paragraphs),
+            source=row[10],
+        )
+
+    def cables(self) -> Iterator[Cable]:
+        for (cable_id,) in self.db.execute("SELECT id FROM cables ORDER BY created, id").fetchall():
+            cable = self.cable(cable_id)
+            if cable:
+                yield cable
+
+    def paragraphs(self, ids: Sequence[int]) -> dict[int, StoredParagraph]:
+        result: dict[int, StoredParagraph] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT {PARAGRAPH_COLUMNS} FROM paragraphs p JOIN cables c ON c.id = p.cable_id "
+                f"WHERE p.id IN ({marks})", chunk,
+            ):
+                result[row[0]] = StoredParagraph(*row)
+        return result
+
+    def cable_paragraph_ids(self, cable_id: str) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM paragraphs WHERE cable_id=? ORDER BY position",
+                                              (cable_id,))]
+
+    def summary_ids(self, ids: Sequence[int]) -> set[int]:
+        """Which of these paragraphs are their cable's summary ('Summary: ...' / 'SUMMARY AND COMMENT')."""
+        ids = list(ids)
+        if not ids:
+            return set()
+        rows = self.db.execute(
+            f"SELECT id FROM paragraphs WHERE id IN ({','.join('?' * len(ids))}) AND "
+            "(substr(ltrim(text), 1, 30) LIKE '%summary%' OR heading LIKE '%summary%')", ids).fetchall()
+        return {r[0] for r in rows}
+
+    def existing_ids(self, cable_ids: Sequence[str]) -> set[str]:
+        found = set()
+        for cable_id in cable_ids:
+            hit = self.db.execute("SELECT id FROM cables WHERE id=? OR serial=?", (cable_id, cable_id)).fetchone()
+            if hit:
+                found.add(hit[0])
+        return found
+
+    def filtered_paragraph_ids(self, filters: Filters) -> np.ndarray:
+        where, params = filters.sql()
+        rows = self.db.execute(
+            f"SELECT p.id FROM paragraphs p JOIN cables c ON c.id = p.cable_id WHERE {where}", params
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def keyword_search(self, match: str, filters: Filters, k: int) -> list[tuple[int, float]]:
+        """Top-k (paragraph id, bm25 score; higher is better) for an FTS5 query, filters applied inside."""
+        where, params = filters.sql()
+        sql = (
+            "SELECT f.rowid, -bm25(paragraphs_fts, 1.0, 0.35) AS score FROM paragraphs_fts f "
+            + ("" if filters.empty else "JOIN paragraphs p ON p.id = f.rowid JOIN cables c ON c.id = p.cable_id ")
+            + "WHERE paragraphs_fts MATCH ? "
+            + ("" if filters.empty else f"AND {where} ")
+            + "ORDER BY bm25(paragraphs_fts, 1.0, 0.35) LIMIT ?"
+        )
+        try:
+            return [(int(r[0]), float(r[1])) for r in self.db.execute(sql, [match, *params, k])]
+        except sqlite3.OperationalError:
+            return []
+
+    def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of stored paragraphs that have a vector; all of them when ids is None."""
+        if ids is None:
+            rows = self.db.execute("SELECT id, vector FROM paragraphs WHERE vector IS NOT NULL").fetchall()
+        else:
+            rows = []
+            ids = list(ids)
+            for start in range(0, len(ids), 900):
+                chunk = ids[start:start + 900]
+                marks = ",".join("?" * len(chunk))
+                rows += self.db.execute(
+                    f"SELECT id, vector FROM paragraphs WHERE vector IS NOT NULL AND id IN ({marks})", chunk).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        return out_ids, matrix
+
+    def vector_ids(self) -> np.ndarray:
+        rows = self.db.execute("SELECT id FROM paragraphs WHERE vector IS NOT NULL").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def facets(self) -> dict[str, list]:
+        """Values users can filter on: posts, years, tags, classifications (with counts)."""
+        origins = self.db.execute("SELECT origin, count(*) FROM cables WHERE origin IS NOT NULL "
+                                  "GROUP BY origin ORDER BY origin").fetchall()
+        years = self.db.execute("SELECT year, count(*) FROM cables WHERE year IS NOT NULL "
+                                "GROUP BY year ORDER BY year").fetchall()
+        classes = self.db.execute("SELECT classification, count(*) FROM cables WHERE classification IS NOT NULL "
+                                  "GROUP BY classification ORDER BY classification").fetchall()
+        tag_counts: dict[str, int] = {}
+        for (tags,) in self.db.execute("SELECT tags FROM cables WHERE tags != ''"):
+            for tag in tags.split():
+                tag_counts[tag] = tag_counts.get(tag, 0) + 1
+        return {"origins": origins, "years": years, "classifications": classes,
+                "tags": sorted(tag_counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+    def stats(self) -> dict[str, int]:
+        one = self.db.execute
+        return {
+            "cables": one("SELECT count(*) FROM cables").fetchone()[0],
+            "paragraphs": one("SELECT count(*) FROM paragraphs").fetchone()[0],
+            "vectors": one("SELECT count(*) FROM paragraphs WHERE vector IS NOT NULL").fetchone()[0],
+            "posts": one("SELECT count(DISTINCT origin) FROM cables").fetchone()[0],
+            "years": one("SELECT count(DISTINCT year) FROM cables").fetchone()[0],
+            "sources": one("SELECT count(DISTINCT source) FROM provenance").fetchone()[0],
+            "duplicates": one("SELECT count(*) FROM provenance WHERE kept = 0").fetchone()[0],
+        }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

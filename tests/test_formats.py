@@ -1,0 +1,127 @@
+"""Every source format the parser recognises: CSV dump, JSONL export, Cablegate HTML, generic HTML, repairs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from qa.cables import detect_format, parse_cable, parse_cables
+from qa.errors import ParseError
+from qa.formats.dumps import cable_from_json
+from qa.records import REDACTION_MARK, Cable
+from tests.conftest import DATA, SEEDS
+
+TELEGRAM = """UNCLAS PARIS 000104
+
+SIPDIS
+
+E.O. 12958: N/A
+TAGS: PREL FR
+SUBJECT: FRANCE: TEST CABLE
+
+REF: A. 05 PARIS 8729 B. STATE 12345
+
+1. (U) Summary: The French government met XXXXXXXXXXXX on Monday
+and agreed to discuss the matter. End summary.
+
+2. (SBU) The second paragraph talks about
+fisheries and quotas.
+
+-- first bullet
+-- second bullet
+
+SMITH
+"""
+
+
+def test_csv_dump_rows_become_cables():
+    path = DATA / "cables.csv"
+    cables = list(parse_cables(path.read_text(encoding="utf-8"), str(path)))
+    assert [c.id for c in cables] == ["66BUENOSAIRES2481", "05ANKARA1730"]
+    old, ankara = cables
+    assert old.created == datetime(1966, 12, 28, 18, 48)
+    assert old.origin == "Embassy Buenos Aires" and old.signer == "MARTIN"
+    assert [p.label for p in old.paragraphs] == ["1", "2"]
+    assert 'DOWN FROM "RECORD" LEVELS' in old.paragraphs[0].text  # backslash-escaped quotes
+    assert ankara.classification == "CONFIDENTIAL" and ankara.tags == ("PREL", "PGOV", "TU")
+    assert ankara.references == ("05ANKARA1074",)  # the column and the REF line name the same cable once
+    assert 'the "nuclear" option of early elections' in ankara.paragraphs[1].text
+    assert ankara.source.endswith("cables.csv#row2")
+
+
+def test_csv_wrong_column_count_is_reported_and_other_rows_kept():
+    text = (DATA / "cables.csv").read_text(encoding="utf-8") + '"3","1/1/2005 1:00","05X1"\n'
+    results = list(parse_cables(text, "dump.csv"))
+    errors = [r for r in results if isinstance(r, ParseError)]
+    assert len([r for r in results if isinstance(r, Cable)]) == 2
+    assert len(errors) == 1 and "dump.csv: row 3: expected 8 columns" in str(errors[0])
+
+
+def test_jsonl_export_round_trip():
+    cable = parse_cable(next(SEEDS.glob("000_*")).read_text(encoding="utf-8"), "seed")
+    line = json.dumps(cable.to_json())
+    assert detect_format(line) == "jsonl"
+    [back] = list(parse_cables(line + "\n", "export.jsonl"))
+    assert back == cable
+    assert cable_from_json(json.loads(line), None) == cable
+
+
+def test_cablegate_html_fixture():
+    path = DATA / "04RANGOON88.html"
+    cable = parse_cable(path.read_text(encoding="utf-8"), str(path))
+    assert detect_format(path.read_text(encoding="utf-8")) == "cablegate-html"
+    assert (cable.id, cable.origin, cable.classification) == ("04RANGOON88", "Embassy Rangoon", "SECRET//NOFORN")
+    assert cable.created == datetime(2004, 1, 20, 9, 9)
+    assert cable.subject == "BURMA: RUMORS OF CONSTRUCTION OF A NUCLEAR REACTOR NEAR MINBU"
+    assert cable.references == ("STATE297614", "03RANGOON1427")
+    assert cable.signer == "MARTINEZ"
+    assert [(p.label, p.marking) for p in cable.paragraphs] == [("1", "S/NF"), ("2", "S/NF")]
+    assert f"businessman {REDACTION_MARK} recently" in cable.paragraphs[0].text  # glued redaction run
+    assert "“massive”" in cable.paragraphs[0].text  # entities decoded
+
+
+def test_whole_shared_corpus_parses(shared_corpus):
+    files = sorted(shared_corpus.glob("*.html"))
+    assert len(files) == 880
+    paragraphs = 0
+    for path in files:
+        cable = parse_cable(path.read_text(encoding="utf-8"), str(path))
+        assert cable.id == path.stem
+        assert cable.created is not None and cable.origin
+        paragraphs += len(cable.paragraphs)
+        for paragraph in cable.paragraphs:
+            assert not paragraph.text.startswith(("TAGS", "SUBJECT:", "E.O. 12958")), (path.name, paragraph.label)
+    assert paragraphs > 9000
+
+
+def test_plain_telegram_header_references_and_bullets():
+    cable = parse_cable(TELEGRAM, "t.txt")
+    assert cable.id == "PARIS104" and cable.classification == "UNCLASSIFIED"
+    assert cable.references == ("05PARIS8729", "STATE12345")
+    assert cable.signer == "SMITH"
+    first, second = cable.paragraphs
+    assert REDACTION_MARK in first.text and "XXXX" not in first.text
+    assert second.text == "The second paragraph talks about fisheries and quotas.\n-- first bullet\n-- second bullet"
+
+
+def test_unnumbered_body_gets_stable_labels():
+    text = ("CONFIDENTIAL MADRID 000555\n\nSUBJECT: NOTE\n\nThe ambassador met the minister.\n\n"
+            "They discussed fishing.\n")
+    cable = parse_cable(text)
+    assert [p.label for p in cable.paragraphs] == ["p1", "p2"]
+    assert parse_cable(text) == cable
+
+
+def test_generic_html_copy_is_read_as_text():
+    page = "<html><body><script>alert(1)</script><p>" + TELEGRAM.replace("\n", "<br>") + "</p></body></html>"
+    assert detect_format(page) == "html"
+    cable = parse_cable(page, "page.html")
+    assert cable.id == "PARIS104" and len(cable.paragraphs) == 2
+    assert "alert" not in " ".join(p.text for p in cable.paragraphs)
+
+
+def test_text_without_a_cable_is_a_parse_error():
+    with pytest.raises(ParseError, match="no cable identifier"):
+        parse_cable("Just some notes about lunch.\nNothing else here.", "notes.txt")

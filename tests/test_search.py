@@ -1,0 +1,96 @@
+"""Retrieval behaviour on the real store and FAISS index (fake embedder): filters, ids, glossary, fusion."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa import glossary
+from qa.errors import QueryError
+from qa.filters import Filters
+from qa.search import Searcher, SearchSettings
+from tests.conftest import DATA, SEEDS
+
+
+@pytest.fixture
+def library(fake_library):
+    fake_library.ingest([SEEDS, DATA / "cables.csv", DATA / "04RANGOON88.html"])
+    return fake_library
+
+
+def test_keyword_side_finds_exact_names(library):
+    hits = library.search("Shamsudinov UNHCR refugee certificate", k=3, mode="bm25")
+    assert hits[0].cable_id == "05ALMATY2503"
+
+
+def test_filters_apply_inside_the_search_not_after_it(library):
+    query = "Guantanamo detainees guarantees"
+    unfiltered = [h.cable_id for h in library.search(query, k=60)]
+    # the only 1966 cable is far down (or absent) in the global ranking...
+    assert "66BUENOSAIRES2481" not in unfiltered[:5]
+    for mode in ("hybrid", "bm25", "dense"):
+        hits = library.search(query, k=5, filters=Filters.make(year=1966), mode=mode)
+        if mode == "bm25":
+            assert hits == []  # no 1966 paragraph shares a word with the query
+        else:
+            # ...but a filtered search still returns the best matches among the matching paragraphs
+            assert [h.cable_id for h in hits] == ["66BUENOSAIRES2481", "66BUENOSAIRES2481"]
+
+
+@pytest.mark.parametrize("filters,expected", [
+    (Filters.make(origin="embassy ankara"), {"05ANKARA1730"}),
+    (Filters.make(tag="PTER"), {"06ALMATY2399"}),
+    (Filters.make(classification="secret"), {"04RANGOON88"}),
+    (Filters.make(date_from="2005-07-01", date_to="2005-08-18"), {"05ALMATY2503", "05ALMATY2985"}),
+    (Filters.make(year=2005, origin="Almaty"), {"05ALMATY342", "05ALMATY2503", "05ALMATY2985"}),
+])
+def test_each_filter(library, filters, expected):
+    hits = library.search("government", k=100, filters=filters)
+    assert {h.cable_id for h in hits} == expected
+
+
+def test_unknown_filter_value_gives_no_hits_and_bad_values_are_errors(library):
+    assert library.search("detainees", filters=Filters.make(origin="Atlantis")) == []
+    with pytest.raises(QueryError, match="YYYY-MM-DD"):
+        Filters.make(date_from="last year")
+    with pytest.raises(QueryError, match="unknown filter"):
+        Filters.from_dict({"country": "France"})
+
+
+def test_a_query_naming_a_cable_finds_it_first(library):
+    assert {h.cable_id for h in library.search("05ALMATY342", k=8)} == {"05ALMATY342"}
+    assert [h.paragraph for h in library.search("05ALMATY342", k=3)] == ["1", "2", "3"]
+    hits = library.search("what did ALMATY 2058 say about the Mazhilis", k=3)
+    assert hits[0].cable_id == "ALMATY2058"
+    assert library.search("Ankara 1730 drift", k=1)[0].cable_id == "05ANKARA1730"
+
+
+def test_glossary_expands_abbreviations():
+    assert glossary.lookup("gok") == "government of kazakhstan kenya kuwait"
+    assert "government" in glossary.expansion_terms("What did the GOK say?")
+    assert "deputy chief of mission" in glossary.expand_for_embedding("DCM views")
+    assert glossary.expansions("the dcm said") == []  # only abbreviations written as such
+    assert ("REFTEL", "referenced telegram") in glossary.search("reftel")
+
+
+def test_fts_syntax_in_queries_is_inert(library):
+    for query in ['"unbalanced', "NEAR(", "OR AND NOT", "*", "x' OR 1=1 --", "detainees)"]:
+        library.search(query, k=5)  # no exception, no injection
+    with pytest.raises(QueryError):
+        library.search("   \x00\x07  ")
+    with pytest.raises(QueryError):
+        library.search("detainees", k=0)
+
+
+def test_rrf_and_convex_fusion_both_rank_the_exact_paragraph_high(library):
+    for fusion, within in (("convex", 1), ("rrf", 3)):
+        searcher = Searcher(library.store, library.index, library.embedder, SearchSettings(fusion=fusion))
+        hits = searcher.search("Tuyakbay Weaver consultant letter", k=3)
+        assert "05ALMATY2985 ¶14" in [h.citation for h in hits[:within]], fusion
+
+
+def test_hits_carry_citation_metadata(library):
+    hit = library.search("Sanginkhanov guarantees terrorist activities", k=1)[0]
+    assert hit.citation == f"{hit.cable_id} ¶{hit.paragraph}"
+    assert hit.subject and hit.created and hit.origin and hit.classification and hit.source
+    assert set(hit.to_json()) == {"cable_id", "paragraph", "position", "citation", "score", "text", "subject",
+                                  "created", "origin", "classification", "source"}
