@@ -85,9 +85,10 @@ class Desk:
                 refs = self.library.store.existing_ids(list(cable.references)) if cable else set()
         except CablesError as error:
             return f"<div class='viewer-empty'>{webui.md_text(str(error))}</div>"
-        cited = {h.paragraph for h in (answer.hits if answer else ()) if h.cable_id == cable_id}
-        cited |= {citation.split(" ¶")[1]} if " ¶" in citation else set()
-        return webui.cable_html(cable, cited, {r for r in cable.references if r in refs} if cable else set())
+        focus = citation.split(" ¶")[1] if " ¶" in citation else None
+        cited = {h.paragraph for h in (answer.hits if answer else ()) if h.cable_id == cable_id} | {focus}
+        stored = {r for r in cable.references if r in refs} if cable else set()
+        return webui.cable_html(cable, cited, stored, focus=focus)
 
     def api_search(self, question: str, k: int = 10, filters_json: str = "{}", mode: str = "hybrid") -> dict:
         """JSON search for scripts (gradio_client): {"hits": [...]} or {"error": "..."}."""
@@ -157,7 +158,7 @@ def build(library):
                 viewer = gr.HTML(webui.cable_html(None), elem_id="viewer")
         inputs = [question, chat, history, origin, date_from, date_to, tag, classification]
         outputs = [chat, question, history, answer_state, evidence, citations, viewer]
-        scroll = ("() => { setTimeout(() => document.querySelector('#viewer .para.cited')"
+        scroll = ("() => { setTimeout(() => document.querySelector('#viewer .para.focus')"
                   "?.scrollIntoView({block: 'center'}), 300); }")
         for trigger in (ask.click, question.submit):
             trigger(desk.ask, inputs, outputs, api_name=False).then(None, js=scroll)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -120,7 +121,14 @@ def load_embedder(model: str | None = None, backend: str = "auto", cache_dir: st
         except ImportError:
             onnx_available = None
         if onnx_available is not None and onnx_available():
-            return OnnxEmbedder(model, cache_dir=cache_dir)
+            embedder = OnnxEmbedder(model, cache_dir=cache_dir)
+            if backend == "onnx":
+                return embedder
+            try:
+                embedder._load()  # export/quantise now, so a model ONNX cannot take falls back to torch
+                return embedder
+            except ModelLoadError as error:
+                print(f"cables: onnx backend unavailable ({error}); using torch", file=sys.stderr)
         if backend == "onnx":
             raise ModelLoadError("the onnx backend needs onnxruntime and onnx: pip install onnxruntime onnx")
     return SentenceTransformerEmbedder(model)

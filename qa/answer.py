@@ -45,13 +45,16 @@ def answer(searcher: Searcher, question: str, filters: Filters, history: Sequenc
     candidates = [(rank, hit, sentence) for rank, hit in enumerate(hits) for sentence in sentences(hit.text)]
     if not candidates:
         return Answer(question, False, (), (), NO_ANSWER)
-    vectors = searcher.embedder.embed([query] + [s for _, _, s in candidates])
+    # each sentence is embedded with its cable's subject, which it lacks on its own (like paragraphs are)
+    vectors = searcher.embedder.embed([query] + [f"{h.subject or ''}. {s}" for _, h, s in candidates])
     similarity = vectors[1:] @ vectors[0]
     terms = set(content_words(query))
+    top = ranked[0].score or 1.0
     scores = []
     for (rank, _hit, sentence), sim in zip(candidates, similarity, strict=True):
         overlap = len(terms & set(content_words(sentence))) / max(len(terms), 1)
-        scores.append(float(sim) + 0.25 * overlap + 0.05 / (rank + 1))
+        # the sentence's own fit, plus how well retrieval ranked its paragraph (which saw the whole paragraph)
+        scores.append(float(sim) + 0.25 * overlap + 0.3 * max(ranked[rank].score, 0.0) / top)
     best = int(np.argmax(scores))
     best_overlap = len(terms & set(content_words(candidates[best][2]))) / max(len(terms), 1)
     if similarity[best] < MIN_SIMILARITY and best_overlap < 0.6:

@@ -21,7 +21,8 @@ summarize main point points describe explain anything much many
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 CABLE_ID_RE = re.compile(r"\b(\d{2})\s?([A-Z][A-Z]{2,}(?:\s[A-Z]{3,})?)\s?0*(\d{1,6})\b")
 POST_NUMBER_RE = re.compile(r"\b([A-Z][A-Za-z]{2,}(?:\s[A-Z][A-Za-z]{2,})?)\s+0*(\d{2,6})\b")
-SENTENCE_RE = re.compile(r"(?<=[.!?])[\"”')]*\s+(?=[\"“(]?[A-Z0-9])")
+SENTENCE_RE = re.compile(  # a sentence end (maybe inside quotes), not after an initial like "S."
+    r"(?<![\s.][A-Z]\.)(?:(?<=[.!?])|(?<=[.!?][\"”')]))\s+(?=[\"“(]?[A-Z0-9])")
 ABBREVIATIONS = ("U.S.", "U.N.", "Mr.", "Ms.", "Mrs.", "Dr.", "St.", "No.", "Gen.", "Lt.", "Col.", "Amb.", "Jan.",
                  "Feb.", "Aug.", "Sept.", "Oct.", "Nov.", "Dec.", "i.e.", "e.g.", "para.", "Ref.", "approx.", "Sen.",
                  "Rep.", "Gov.", "Maj.", "Capt.", "Adm.", "Co.", "Inc.", "Ltd.", "Jr.", "vs.")

@@ -11,12 +11,12 @@ import re
 
 from qa.records import Answer, Cable, Hit
 
-MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
 
 def md_text(text: str) -> str:
     """Untrusted text as Markdown that renders literally (HTML escaped, Markdown punctuation backslashed)."""
-    return MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(text, quote=True))
+    return html.escape(MARKDOWN_SPECIALS.sub(r"\\\1", text), quote=False)
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -27,7 +27,7 @@ def answer_markdown(answer: Answer) -> str:
     body = " ".join(f"{md_text(s.text)} **[{numbers[s.citation]}]**" for s in answer.statements)
     sources = "\n".join(
         f"{numbers[h.citation]}. **{md_text(h.citation)}** — {md_text(h.subject or '(no subject)')} · "
-        f"{md_text(h.origin or '?')} · {md_text((h.created or 'date unknown')[:10])}"
+        f"{md_text(h.origin or '?')} · {md_text(_day(h.created))}"
         for h in answer.hits
     )
     return f"{body}\n\n{sources}"
@@ -47,7 +47,7 @@ def evidence_html(answer: Answer | None) -> str:
             f"<div class='card-head'><span class='card-num'>[{number}]</span> "
             f"<b>{html.escape(hit.citation)}</b> {classification_badge(hit.classification)}</div>"
             f"<div class='card-meta'>{html.escape(hit.subject or '(no subject)')}<br>"
-            f"{html.escape(hit.origin or '?')} · {html.escape((hit.created or 'date unknown')[:10])}</div>"
+            f"{html.escape(hit.origin or '?')} · {html.escape(_day(hit.created))}</div>"
             f"<div class='card-text'>{highlight(hit.text, quoted.get(hit.citation, []))}</div></div>"
         )
     return "\n".join(cards)
@@ -62,6 +62,10 @@ def highlight(text: str, sentences: list[str]) -> str:
     return escaped.replace("\n", "<br>")
 
 
+def _day(created: str | None) -> str:
+    return created[:10] if created else "date unknown"
+
+
 def classification_badge(classification: str | None) -> str:
     value = (classification or "UNKNOWN").upper()
     level = ("secret" if "SECRET" in value else "confidential" if "CONFIDENTIAL" in value
@@ -69,8 +73,9 @@ def classification_badge(classification: str | None) -> str:
     return f"<span class='badge badge-{level}'>{html.escape(classification or 'unknown')}</span>"
 
 
-def cable_html(cable: Cable | None, cited_labels: set[str] | None = None, stored_refs: set[str] | None = None) -> str:
-    """The whole cable: metadata header and every paragraph, cited ones highlighted and anchored."""
+def cable_html(cable: Cable | None, cited_labels: set[str] | None = None, stored_refs: set[str] | None = None,
+               focus: str | None = None) -> str:
+    """The whole cable: metadata header and every paragraph, cited ones highlighted, the clicked one in focus."""
     if cable is None:
         return "<div class='viewer-empty'>Click a citation to read the whole cable here.</div>"
     cited_labels = cited_labels or set()
@@ -90,6 +95,8 @@ def cable_html(cable: Cable | None, cited_labels: set[str] | None = None, stored
     paragraphs = []
     for position, p in enumerate(cable.paragraphs):
         cls = "para cited" if p.label in cited_labels else "para"
+        if p.label == focus:
+            cls += " focus"
         heading = f"<div class='para-heading'>{html.escape(p.heading)}</div>" if p.heading else ""
         marking = f"({html.escape(p.marking)}) " if p.marking else ""
         text = html.escape(p.text).replace("\n", "<br>")
@@ -122,6 +129,7 @@ CSS = """
 .cable-source { color: #6b7280; font-size: 0.8em; }
 .para { margin: 6px 0; padding: 4px 6px; border-radius: 4px; }
 .para.cited { background: #fef3c7; border-left: 4px solid #f59e0b; }
+.para.focus { outline: 2px solid #d97706; }
 .para-heading { font-weight: 600; margin-top: 10px; }
 .para-label { font-weight: 600; }
 .ref-stored { text-decoration: underline; }

@@ -72,8 +72,8 @@ def read_mirror_page(text: str, source: str | None) -> Cable:
 
 
 def read_markdown_telegram(text: str, source: str | None) -> Cable:
-    """Format 4 (and plain telegrams): '[PGOV](#)' links become plain words, boilerplate goes."""
-    text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)
+    """Format 4 (and plain telegrams): '[PGOV](#)' anchor links become plain words, boilerplate goes."""
+    text = re.sub(r"\[([^\]]+)\]\(#[^)]*\)", r"\1", text)
     lines = [line for line in text.split("\n") if not BOILERPLATE_RE.match(line.strip())]
     return parse_telegram("\n".join(lines), PageMeta(), source)
 

@@ -1,0 +1,472 @@
+"""Fast CPU embeddings: the model's transformer exported once to ONNX, int8-quantised, run with onnxruntime.
+
+The exported file is cached per model (keyed by the model's config and weights) so only the first run pays for the
+export; torch and transformers are needed for that export, onnxruntime and the tokenizer for every run.  Vectors agree
+with the torch sentence-transformers embedder to cosine ~0.98 or better and the embedder reports the same model name,
+so indexes built by either backend are interchangeable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.errors import ModelLoadError
+from embeddings.model import pool_windows, resolve_model_path
+
+EXPORT_FORMAT = 1  # bump when the export or quantisation changes, so stale cached files are rebuilt
+OPSET = 17
+# padded tokens per onnxruntime call: small batches stay in cache, pad less, and (since int8 activations are scaled
+# per batch) let fewer neighbours nudge a text's vector; 256-1024 measured the same speed on paragraphs
+MAX_BATCH_TOKENS = 256
+MIN_QUANTISED_COSINE = 0.95  # below this (on the built-in check texts) the fp32 export is kept instead
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+_CHECK_TEXTS = (
+    "What guarantees did Kazakhstan refuse to give?",
+    "The ambassador met the foreign minister on Tuesday to discuss the transfer of detainees and the "
+    "assurances the government would need before accepting them.",
+    "Oil exports rose sharply.",
+    "Embassy staff reported that the opposition rally was peaceful, although police detained several "
+    "organisers overnight and released them without charge the following morning after questioning.",
+)
+
+
+def onnx_available() -> bool:
+    """True when onnxruntime and onnx are installed (checked without importing them)."""
+    try:
+        return find_spec("onnxruntime") is not None and find_spec("onnx") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def default_cache_dir() -> Path:
+    """Where exported models live: $CABLES_HOME/models, else ~/.cache/cables-qa/onnx."""
+    home = os.environ.get("CABLES_HOME")
+    if home:
+        return Path(home).expanduser() / "models"
+    return Path.home() / ".cache" / "cables-qa" / "onnx"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What the sentence-transformers folder says about running the model."""
+
+    transformer_dir: Path
+    max_length: int | None
+    lower_case: bool
+    pooling: str  # "mean", "cls" or "max"
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    session: object
+    tokenizer: object
+    input_names: frozenset[str]
+    max_length: int
+    pad_id: int
+    dim: int
+
+
+class OnnxEmbedder:
+    """Embedder protocol on onnxruntime; the export happens on first use and is cached in `cache_dir`."""
+
+    def __init__(self, model: str | None = None, cache_dir: str | os.PathLike | None = None, quantize: bool = True,
+                 batch_size: int = 32, threads: int | None = None, max_batch_tokens: int = MAX_BATCH_TOKENS) -> None:
+        self.name, self.path = resolve_model_path(model)
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        self.quantize = quantize
+        self.batch_size = max(1, int(batch_size))
+        self.max_batch_tokens = max(1, int(max_batch_tokens))
+        self.threads = threads
+        self._layout: _Layout | None = None
+        self._runtime: _Runtime | None = None
+        self._lock = threading.Lock()
+        self._tokenizer_lock = threading.Lock()  # fast tokenizers raise "Already borrowed" when shared by threads
+
+    # -- public ------------------------------------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        if self._runtime is not None:
+            return self._runtime.dim
+        config = _read_json(self.layout.transformer_dir / "config.json")
+        for key in ("hidden_size", "dim", "d_model"):
+            if isinstance(config.get(key), int):
+                return int(config[key])
+        return self._load().dim  # no size in the config: ask the model
+
+    @property
+    def layout(self) -> _Layout:
+        if self._layout is None:
+            self._layout = _read_layout(self.name, _local_folder(self.name, self.path))
+        return self._layout
+
+    @property
+    def model_file(self) -> Path:
+        """The cached .onnx file for this model and these settings (it may not exist yet)."""
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name).strip("._")[:80] or "model"
+        variant = "int8" if self.quantize else "fp32"
+        return self.cache_dir / f"{slug}-{variant}-{_fingerprint(self.layout, self.quantize)}.onnx"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return pool_windows(texts, self.encode_raw)
+
+    def encode_raw(self, texts: Sequence[str]) -> np.ndarray:
+        """One unit vector per text (truncated at the model's max length), in the order given."""
+        runtime = self._load()
+        texts = [str(text).strip() for text in texts]
+        if not texts:
+            return np.zeros((0, runtime.dim), dtype=np.float32)
+        if self.layout.lower_case:
+            texts = [text.lower() for text in texts]
+        with self._tokenizer_lock:
+            ids = runtime.tokenizer(texts, truncation=True, max_length=runtime.max_length,
+                                    return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        # sorting by (length, text) keeps padding low and makes each text's batch independent of the input order
+        order = sorted(range(len(texts)), key=lambda i: (len(ids[i]), texts[i]))
+        out = np.empty((len(texts), runtime.dim), dtype=np.float32)
+        for batch in self._batches(order, [len(row) for row in ids]):
+            width = max(len(ids[i]) for i in batch)
+            input_ids = np.full((len(batch), width), runtime.pad_id, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                input_ids[row, :len(ids[i])] = ids[i]
+                mask[row, :len(ids[i])] = 1
+            feeds = {"input_ids": input_ids, "attention_mask": mask}
+            if "token_type_ids" in runtime.input_names:
+                feeds["token_type_ids"] = np.zeros_like(input_ids)
+            hidden = runtime.session.run(["last_hidden_state"], feeds)[0]
+            out[batch] = _pool(hidden, mask, self.layout.pooling)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+    # -- loading -----------------------------------------------------------------------------------------------
+
+    def _batches(self, order: list[int], lengths: list[int]) -> Iterator[list[int]]:
+        batch: list[int] = []
+        for i in order:  # ascending length, so the newest item sets the batch's padded width
+            if batch and (len(batch) >= self.batch_size or (len(batch) + 1) * lengths[i] > self.max_batch_tokens):
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
+
+    def _load(self) -> _Runtime:
+        if self._runtime is not None:
+            return self._runtime
+        with self._lock:
+            if self._runtime is None:
+                self._runtime = self._open_or_build()
+        return self._runtime
+
+    def _open_or_build(self) -> _Runtime:
+        tokenizer = _load_tokenizer(self.name, self.layout.transformer_dir)
+        target = self.model_file
+        opened = None
+        if target.exists():
+            try:
+                opened = self._open(target)
+            except Exception:  # truncated, corrupt, or from an incompatible version: export it again
+                opened = None
+        if opened is None:
+            _export(self.name, self.layout, tokenizer, target, self.quantize)
+            try:
+                opened = self._open(target)
+            except Exception as error:
+                raise ModelLoadError(f"cannot load the onnx export of {self.name!r} ({target}): "
+                                     f"{_one_line(error)}. Use --backend torch") from error
+        session, dim = opened
+        max_length = self.layout.max_length or _tokenizer_max_length(tokenizer)
+        return _Runtime(session=session, tokenizer=tokenizer,
+                        input_names=frozenset(i.name for i in session.get_inputs()), max_length=max_length,
+                        pad_id=int(tokenizer.pad_token_id or 0), dim=dim)
+
+    def _open(self, path: Path) -> tuple[object, int]:
+        """An onnxruntime session for `path` and the model's output size; raises if the file is unusable."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(self.threads or _cpu_count())
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # one chain of ops: parallel mode gains nothing
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        inputs = {i.name for i in session.get_inputs()}
+        if not {"input_ids", "attention_mask"} <= inputs or session.get_outputs()[0].name != "last_hidden_state":
+            raise ValueError(f"unexpected inputs/outputs in {path}")
+        probe = {"input_ids": np.array([[101, 102]], dtype=np.int64),
+                 "attention_mask": np.ones((1, 2), dtype=np.int64)}
+        if "token_type_ids" in inputs:
+            probe["token_type_ids"] = np.zeros((1, 2), dtype=np.int64)
+        hidden = session.run(["last_hidden_state"], probe)[0]  # a file that loads but cannot run is broken too
+        return session, int(hidden.shape[-1])
+
+
+# -- the model folder ------------------------------------------------------------------------------------------
+
+
+def _local_folder(name: str, path: str) -> Path:
+    if os.path.isdir(path):
+        return Path(path)
+    try:  # a hub name that is already in the local Hugging Face cache (never downloads)
+        from huggingface_hub import snapshot_download
+
+        for repo in (path, f"sentence-transformers/{path}") if "/" not in path else (path,):
+            try:
+                return Path(snapshot_download(repo, local_files_only=True))
+            except Exception:
+                continue
+    except ImportError:
+        pass
+    raise ModelLoadError(f"the onnx backend needs model {name!r} on disk: pass --model with a local folder, "
+                         "or use --backend torch")
+
+
+def _read_layout(name: str, root: Path) -> _Layout:
+    transformer_dir, pooling_dir = root, None
+    modules = _read_json(root / "modules.json", default=[])
+    for module in modules if isinstance(modules, list) else []:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        if kind not in _SUPPORTED_MODULES:
+            raise ModelLoadError(f"model {name!r} has a {kind} layer the onnx backend cannot run: use --backend torch")
+        if kind == "Transformer":
+            transformer_dir = root / module.get("path", "")
+        elif kind == "Pooling":
+            pooling_dir = root / module.get("path", "")
+    settings = _read_json(transformer_dir / "sentence_bert_config.json") or _read_json(
+        root / "sentence_bert_config.json")
+    pooling = "mean"
+    if pooling_dir is not None:
+        config = _read_json(pooling_dir / "config.json")
+        modes = [mode for key, mode in (("pooling_mode_mean_tokens", "mean"), ("pooling_mode_cls_token", "cls"),
+                                        ("pooling_mode_max_tokens", "max")) if config.get(key)]
+        others = [key for key, value in config.items() if key.startswith("pooling_mode_") and value
+                  and key not in ("pooling_mode_mean_tokens", "pooling_mode_cls_token", "pooling_mode_max_tokens")]
+        if len(modes) > 1 or others:
+            raise ModelLoadError(f"model {name!r} uses a pooling the onnx backend does not support: "
+                                 "use --backend torch")
+        pooling = modes[0] if modes else config.get("pooling_mode", "mean")
+        if pooling not in ("mean", "cls", "max"):
+            raise ModelLoadError(f"model {name!r} uses {pooling} pooling, which the onnx backend does not support: "
+                                 "use --backend torch")
+    max_length = settings.get("max_seq_length")
+    return _Layout(transformer_dir=transformer_dir, max_length=int(max_length) if max_length else None,
+                   lower_case=bool(settings.get("do_lower_case", False)), pooling=pooling)
+
+
+def _fingerprint(layout: _Layout, quantize: bool) -> str:
+    """Hash of what the export depends on: config, weights (size + mtime), and the export settings."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"format": EXPORT_FORMAT, "opset": OPSET, "quantize": quantize}).encode())
+    config = layout.transformer_dir / "config.json"
+    digest.update(config.read_bytes() if config.is_file() else b"")
+    for name in _WEIGHT_FILES:
+        weights = layout.transformer_dir / name
+        if weights.is_file():
+            stat = weights.stat()
+            digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]
+
+
+def _load_tokenizer(name: str, folder: Path):
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(folder), use_fast=True, local_files_only=True)
+    except Exception as error:
+        raise ModelLoadError(f"cannot load the tokenizer of {name!r} from {folder}: {_one_line(error)}") from error
+
+
+def _tokenizer_max_length(tokenizer) -> int:
+    length = getattr(tokenizer, "model_max_length", None)
+    return int(length) if isinstance(length, int) and 0 < length < 100_000 else 512
+
+
+# -- export ----------------------------------------------------------------------------------------------------
+
+
+def _export(name: str, layout: _Layout, tokenizer, target: Path, quantize: bool) -> None:
+    """Export (and quantise) the transformer to `target`, atomically; every failure is a ModelLoadError."""
+    temporary: list[str] = []
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in (".fp32.tmp", ".int8.tmp"):
+            handle, path = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=suffix)
+            os.close(handle)
+            temporary.append(path)
+        fp32_path, int8_path = temporary
+        max_length = layout.max_length or _tokenizer_max_length(tokenizer)
+        check = tokenizer(list(_CHECK_TEXTS), padding=True, truncation=True, max_length=max_length,
+                          return_tensors="np")
+        expected, input_names = _export_fp32(layout, tokenizer, check, fp32_path)
+        final = fp32_path
+        if quantize and _quantise(fp32_path, int8_path):
+            vectors = _pool(_run_file(int8_path, check, input_names), check["attention_mask"], layout.pooling)
+            reference = _pool(expected, check["attention_mask"], layout.pooling)
+            if _cosines(vectors, reference).min() >= MIN_QUANTISED_COSINE:
+                final = int8_path
+        os.chmod(final, 0o644)  # mkstemp makes it private; the cache is an ordinary file
+        os.replace(final, target)
+    except ModelLoadError:
+        raise
+    except Exception as error:  # torch, onnx and onnxruntime raise many kinds; the user needs one line
+        raise ModelLoadError(f"cannot export embedding model {name!r} to onnx: {_one_line(error)}. "
+                             "Use --backend torch") from error
+    finally:
+        for path in temporary:
+            if os.path.exists(path):
+                os.remove(path)
+
+
+def _export_fp32(layout: _Layout, tokenizer, check, path: str) -> tuple[np.ndarray, list[str]]:
+    """torch.onnx.export of the transformer, checked against torch on a batch of another shape."""
+    try:
+        import torch
+        from transformers import AutoModel
+    except ImportError as error:
+        raise ModelLoadError("exporting the model to onnx needs torch and transformers (pip install torch "
+                             "transformers), or use --backend torch") from error
+
+    try:
+        model = AutoModel.from_pretrained(str(layout.transformer_dir), local_files_only=True,
+                                          attn_implementation="eager")
+    except (TypeError, ValueError):
+        model = AutoModel.from_pretrained(str(layout.transformer_dir), local_files_only=True)
+    model = model.float().eval()
+    accepted = inspect.signature(model.forward).parameters
+    input_names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in accepted else [])
+
+    def tensors(encoded) -> list:
+        given = [torch.as_tensor(np.asarray(encoded[k], dtype=np.int64)) for k in input_names[:2]]
+        return given + [torch.zeros_like(given[0])] * (len(input_names) - 2)
+
+    with torch.no_grad():
+        expected = model(**dict(zip(input_names, tensors(check), strict=True))).last_hidden_state.numpy()
+    sample = tokenizer(["a short one", "a somewhat longer sample sentence for tracing"], padding=True,
+                       return_tensors="np")
+    mask = check["attention_mask"].astype(bool)
+    errors = []
+    # a 4-D additive mask keeps the graph free of the library's mask-building code; the 2-D mask is the fallback
+    for additive_mask in (True, False):
+        wrapper = _wrapper(torch, model, input_names, additive_mask)
+        _torch_export(torch, wrapper, tuple(tensors(sample)), path, input_names)
+        model.eval()  # the exporter restores the wrapper's mode recursively; keep the model in inference mode
+        error = float(np.abs(_run_file(path, check, input_names) - expected)[mask].max())
+        if error < 1e-3:
+            return expected, input_names
+        errors.append(error)
+    raise ModelLoadError(f"the onnx export of the model does not match torch (max error {max(errors):.3g}): "
+                         "use --backend torch")
+
+
+def _wrapper(torch, model, input_names: list[str], additive_mask: bool):
+    class Wrapper(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs):
+            kwargs = dict(zip(input_names, inputs, strict=True))
+            if additive_mask:
+                mask = kwargs["attention_mask"][:, None, None, :].to(torch.float32)
+                kwargs["attention_mask"] = (1.0 - mask) * torch.finfo(torch.float32).min
+            return self.model(**kwargs, return_dict=True).last_hidden_state
+
+    return Wrapper().eval()
+
+
+def _torch_export(torch, wrapper, args: tuple, path: str, input_names: list[str]) -> None:
+    options = dict(input_names=input_names, output_names=["last_hidden_state"], opset_version=OPSET,
+                   do_constant_folding=True,
+                   dynamic_axes={name: {0: "batch", 1: "sequence"} for name in [*input_names, "last_hidden_state"]})
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        options["dynamo"] = False  # the TorchScript exporter: no onnxscript needed, dynamic axes just work
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(wrapper, args, path, **options)
+
+
+def _quantise(source: str, destination: str) -> bool:
+    """Dynamic int8 quantisation of the MatMul weights; False if onnxruntime cannot quantise this graph."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs a "consider pre-processing" warning on every call
+    try:
+        # per-channel scales keep quality; reduce_range (7-bit weights) avoids int16 saturation in the
+        # AVX2 u8*s8 kernels (without VNNI), which visibly costs accuracy; embeddings (Gather) stay fp32
+        quantize_dynamic(source, destination, op_types_to_quantize=["MatMul"], per_channel=True,
+                         reduce_range=True, weight_type=QuantType.QInt8)
+        return True
+    except Exception:
+        return False
+    finally:
+        root.setLevel(level)
+
+
+def _run_file(path: str, encoded, input_names: list[str]) -> np.ndarray:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    ids = np.asarray(encoded["input_ids"], dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.asarray(encoded["attention_mask"], dtype=np.int64)}
+    if "token_type_ids" in input_names:
+        feeds["token_type_ids"] = np.zeros_like(ids)
+    return session.run(["last_hidden_state"], feeds)[0]
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
+    weights = np.asarray(mask, dtype=np.float32)[:, :, None]
+    if pooling == "cls":
+        return hidden[:, 0, :]
+    if pooling == "max":
+        return np.where(weights > 0, hidden, -1e9).max(axis=1)
+    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return (a * b).sum(axis=1)
+
+
+def _read_json(path: Path, default=None):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {} if default is None else default
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

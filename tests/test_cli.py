@@ -1,0 +1,127 @@
+"""The `cables` command end to end: real parser, real model, real SQLite and FAISS, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import DATA, SEEDS, run_cli
+
+pytestmark = pytest.mark.slow
+GUARANTEES = "What guarantees did Kazakhstan refuse to give about Guantanamo detainees?"
+
+
+def test_search_json_puts_the_right_paragraph_first(seeds_home):
+    result = run_cli("search", GUARANTEES, "--json", "-k", "5", home=seeds_home, check=True)
+    data = json.loads(result.stdout)
+    first = data["hits"][0]
+    assert first["citation"] == "06ALMATY2399 ¶3"
+    assert (first["cable_id"], first["paragraph"]) == ("06ALMATY2399", "3")
+    assert first["subject"].startswith("KAZAKHSTAN: DISCUSSIONS ON GUANTANAMO")
+    assert first["origin"] == "Embassy Almaty" and first["created"].startswith("2006-07-07")
+    assert first["classification"] == "UNCLASSIFIED (SENSITIVE)" and first["source"].endswith(".txt")
+    assert len(data["hits"]) == 5
+
+
+@pytest.mark.parametrize("question,citation", [
+    ("Why was the Uzbek human rights observer detained by migration police in Almaty?", "05ALMATY2503"),
+    ("Who was beaten by police at the protest over demolition of homes?", "05ALMATY2985 ¶4"),
+    ("Which commission goes by the unfortunate acronym NKVD?", "ALMATY2058 ¶15"),
+    ("Did Soros get an invitation to meet President Nazarbayev?", "05ALMATY342"),
+])
+def test_search_finds_seed_paragraphs(seeds_home, question, citation):
+    data = json.loads(run_cli("search", question, "--json", "-k", "3", home=seeds_home, check=True).stdout)
+    assert any(h["citation"].startswith(citation) for h in data["hits"][:3]), [h["citation"] for h in data["hits"]]
+
+
+def test_search_filters_from_the_command_line(seeds_home):
+    data = json.loads(run_cli("search", "harassment of the opposition", "--json", "--from", "2005-08-01",
+                              "--to", "2005-08-31", home=seeds_home, check=True).stdout)
+    assert {h["cable_id"] for h in data["hits"]} == {"05ALMATY2985"}
+    assert data["filters"] == {"from": "2005-08-01", "to": "2005-08-31"}
+    data = json.loads(run_cli("search", "detainees", "--json", "--tag", "PTER", "--classification", "unclassified",
+                              home=seeds_home, check=True).stdout)
+    assert {h["cable_id"] for h in data["hits"]} == {"06ALMATY2399"}
+
+
+def test_batch_prints_one_json_line_per_question(seeds_home, tmp_path):
+    batch = tmp_path / "q.jsonl"
+    batch.write_text(json.dumps({"question": GUARANTEES}) + "\n\n"
+                     + json.dumps({"question": "refugee", "filters": {"year": 2005, "origin": "Almaty"}}) + "\n")
+    lines = run_cli("search", "--batch", str(batch), "-k", "3", home=seeds_home, check=True).stdout.splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert first["hits"][0]["citation"] == "06ALMATY2399 ¶3"
+    assert second["filters"] == {"origin": "Almaty", "year": 2005}
+    assert all(h["created"].startswith("2005") for h in second["hits"])
+
+
+def test_ask_answers_with_citations(seeds_home):
+    data = json.loads(run_cli("ask", GUARANTEES, "--json", home=seeds_home, check=True).stdout)
+    assert data["answered"]
+    cited = {c["citation"] for c in data["citations"]}
+    assert "06ALMATY2399 ¶3" in cited
+    assert all(f"[{s['citation']}]" in data["answer"] for s in data["statements"])
+    for statement in data["statements"]:  # every statement is a sentence of the paragraph it cites
+        source = next(c for c in data["citations"] if c["citation"] == statement["citation"])
+        assert statement["text"] in source["text"]
+    text = run_cli("ask", GUARANTEES, home=seeds_home, check=True).stdout
+    assert "[06ALMATY2399 ¶3]" in text and "Sources:" in text
+
+
+def test_ask_says_when_the_cables_do_not_answer(seeds_home):
+    data = json.loads(run_cli("ask", "What is the best recipe for chocolate cake?", "--json",
+                              home=seeds_home, check=True).stdout)
+    assert not data["answered"] and "do not answer" in data["message"]
+    data = json.loads(run_cli("ask", GUARANTEES, "--json", "--origin", "Embassy Paris", home=seeds_home,
+                              check=True).stdout)
+    assert not data["answered"] and "No cable in the store matches the filters" in data["message"]
+
+
+def test_show_stats_export_and_glossary(seeds_home, tmp_path):
+    shown = run_cli("show", "05ALMATY342", "--para", "3", home=seeds_home, check=True).stdout
+    assert "¶3. (SBU) Dzhaksybekov responded" in shown and "¶4." not in shown
+    stats = json.loads(run_cli("stats", "--json", home=seeds_home, check=True).stdout)
+    assert (stats["cables"], stats["paragraphs"], stats["vectors"]) == (5, 49, 49)
+    assert stats["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    out = tmp_path / "export.jsonl"
+    run_cli("export", "-o", str(out), home=seeds_home, check=True)
+    assert len(out.read_text().splitlines()) == 5
+    assert "deputy chief of mission" in run_cli("glossary", "DCM", check=True).stdout
+
+
+def test_ingest_reports_and_is_idempotent(tmp_path):
+    home = tmp_path / "home"
+    first = run_cli("ingest", str(DATA / "cables.csv"), str(SEEDS / "000_443c1dcb190b58e3.txt"), "--json",
+                    home=home, check=True)
+    report = json.loads(first.stdout)
+    assert (report["cables_added"], report["paragraphs_added"], report["skipped"]) == (3, 10, [])
+    again = json.loads(run_cli("ingest", str(DATA / "cables.csv"), "--json", home=home, check=True).stdout)
+    assert (again["cables_added"], again["unchanged_files"]) == (0, 1)
+
+
+def test_user_errors_are_one_line_with_documented_exit_codes(seeds_home, tmp_path):
+    missing = run_cli("ingest", str(tmp_path / "nope.txt"), home=tmp_path / "h")
+    assert missing.returncode == 3 and "nope.txt: no such file or folder" in missing.stderr
+    bad_date = run_cli("search", "x", "--from", "yesterday", home=seeds_home)
+    assert bad_date.returncode == 2 and bad_date.stderr.strip().count("\n") == 0
+    assert "YYYY-MM-DD" in bad_date.stderr
+    bad_k = run_cli("search", "x", "-k", "0", home=seeds_home)
+    assert bad_k.returncode == 2 and "k must be between 1 and 1000" in bad_k.stderr
+    unknown = run_cli("show", "99NOWHERE1", home=seeds_home)
+    assert unknown.returncode == 2 and "not in the store" in unknown.stderr
+    other_model = run_cli("search", "x", "--model", "some/other-model", home=seeds_home)
+    assert other_model.returncode == 4 and "was built with model" in other_model.stderr
+
+
+def test_help_is_instant_and_lists_commands():
+    result = run_cli("--help", check=True)
+    for command in ("ingest", "search", "ask", "show", "stats", "export", "serve", "eval", "glossary"):
+        assert command in result.stdout
+    import subprocess
+    import sys
+    heavy = subprocess.run([sys.executable, "-c", "import sys, qa.cli; qa.cli.build_parser(); "
+                            "print(sorted(m for m in ('torch', 'faiss', 'gradio') if m in sys.modules))"],
+                           capture_output=True, text=True, check=True)
+    assert heavy.stdout.strip() == "[]"
