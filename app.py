@@ -207,6 +207,9 @@ def serve(home: str | None = None, model: str | None = None, backend: str = "aut
 
 
 def main(argv: list[str] | None = None) -> int:
+    from qa.cli import quiet_libraries
+
+    quiet_libraries()
     parser = argparse.ArgumentParser(description="Serve the cables-qa web UI.")
     parser.add_argument("--home", help="store folder (default $CABLES_HOME or ./.cables)")
     parser.add_argument("--model", help="embedding model name or path")

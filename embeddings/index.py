@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -64,10 +65,17 @@ class VectorIndex:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of these ids (for scoring candidates the dense search did not return)."""
+        """The stored vectors of these ids (zeros for an id without a vector, e.g. a redaction-only paragraph)."""
         if len(ids) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64))
+        try:
+            return self._index.reconstruct_batch(np.ascontiguousarray(ids, dtype=np.int64))
+        except RuntimeError:  # some id is not in the index: fetch one by one
+            out = np.zeros((len(ids), self.dim), dtype=np.float32)
+            for row, key in enumerate(ids):
+                with contextlib.suppress(RuntimeError):
+                    out[row] = self._index.reconstruct(int(key))
+            return out
 
     def search(self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) for one query vector; `allowed_ids` restricts the search itself (not a post-filter)."""
