@@ -94,3 +94,14 @@ def test_hits_carry_citation_metadata(library):
     assert hit.subject and hit.created and hit.origin and hit.classification and hit.source
     assert set(hit.to_json()) == {"cable_id", "paragraph", "position", "citation", "score", "text", "subject",
                                   "created", "origin", "classification", "source"}
+
+
+def test_keyword_hit_on_a_paragraph_without_vector_does_not_break_fusion(fake_library, tmp_path):
+    cable = ("SECRET TESTPOST 000777\n\nSUBJECT: ZEBRA MIGRATION\n\n1. (S) Zebras crossed the border.\n\n"
+             "2. (S) XXXXXXXXXXXX\n")
+    (tmp_path / "c.txt").write_text(cable, encoding="utf-8")
+    fake_library.ingest([tmp_path / "c.txt"])
+    stats = fake_library.stats()
+    assert (stats["paragraphs"], stats["vectors"]) == (2, 1)  # the redaction-only paragraph gets no vector
+    hits = fake_library.search("zebra migration", k=5)
+    assert {h.paragraph for h in hits} == {"1", "2"}
