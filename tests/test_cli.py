@@ -125,3 +125,48 @@ def test_help_is_instant_and_lists_commands():
                             "print(sorted(m for m in ('torch', 'faiss', 'gradio') if m in sys.modules))"],
                            capture_output=True, text=True, check=True)
     assert heavy.stdout.strip() == "[]"
+
+
+def test_killed_ingest_leaves_a_usable_store_and_resumes(shared_corpus, tmp_path):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from qa.cables import parse_cable
+    from qa.library import Library
+
+    folder = tmp_path / "slice"
+    folder.mkdir()
+    files = sorted(shared_corpus.glob("*.html"))[:60]
+    for path in files:
+        (folder / path.name).write_bytes(path.read_bytes())
+    expected = sum(len(parse_cable(p.read_text(encoding="utf-8")).paragraphs) for p in files)
+    home = tmp_path / "home"
+    env = dict(os.environ, CABLES_HOME=str(home))
+    process = subprocess.Popen([sys.executable, "-m", "qa", "ingest", str(folder), "--quiet"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    stored = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with sqlite3.connect(home / "cables.db", timeout=1) as db:
+                stored = db.execute("SELECT count(*) FROM cables").fetchone()[0]
+        except sqlite3.Error:
+            stored = 0
+        if stored >= 5:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 5 <= stored < 60, "the ingest should have been killed part-way"
+    library = Library(home)
+    stats = library.stats()
+    assert 0 < stats["cables"] < 60 and stats["paragraphs"] == stats["vectors"] == len(library.index)
+    library.close()
+    report = json.loads(run_cli("ingest", str(folder), "--json", home=home, check=True).stdout)
+    assert report["cables_added"] == 60 - stats["cables"]
+    final = json.loads(run_cli("stats", "--json", home=home, check=True).stdout)
+    assert (final["cables"], final["paragraphs"], final["vectors"]) == (60, expected, expected)
