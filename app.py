@@ -201,7 +201,12 @@ def serve(home: str | None = None, model: str | None = None, backend: str = "aut
     demo = build(library)
     demo.queue(default_concurrency_limit=4)
     print(f"Serving on http://{host}:{port}", file=sys.stderr, flush=True)
-    demo.launch(server_name=host, server_port=port, auth=credentials, css=ui.CSS, show_error=False,
+    import gradio as gr
+
+    # system fonts: the UI makes no request outside this machine (and works offline)
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                              font_mono=["ui-monospace", "monospace"])
+    demo.launch(server_name=host, server_port=port, auth=credentials, css=ui.CSS, theme=theme, show_error=False,
                 footer_links=["api"], ssr_mode=False)
     return 0
 

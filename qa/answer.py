@@ -21,6 +21,8 @@ MAX_SOURCES = 3
 MIN_SIMILARITY = 0.32  # below this (and without keyword support) the cables do not answer the question
 NO_ANSWER = "The cables at hand do not answer this question."
 NO_MATCH = "No cable in the store matches the filters ({filters})."
+BOOKKEEPING_RE = re.compile(r"^\(?(end (of )?(summary|comment|note|text)|see (para|ref)|summary( and comment)?:?$)",
+                            re.IGNORECASE)
 FOLLOW_UP_RE = re.compile(r"\b(he|she|they|it|its|this|that|these|those|them|his|her|their|there|then|him)\b", re.I)
 
 
@@ -34,6 +36,11 @@ def retrieval_query(question: str, history: Sequence[str]) -> str:
     return question
 
 
+def is_statement(sentence: str) -> bool:
+    """A sentence worth quoting: not a cable's 'End summary.' / 'See para 6.' bookkeeping, not a fragment."""
+    return len(content_words(sentence)) >= 3 and not BOOKKEEPING_RE.match(sentence)
+
+
 def answer(searcher: Searcher, question: str, filters: Filters, history: Sequence[str] = ()) -> Answer:
     question = clean_query(question)
     query = retrieval_query(question, history)
@@ -42,7 +49,8 @@ def answer(searcher: Searcher, question: str, filters: Filters, history: Sequenc
         message = NO_MATCH.format(filters=filters.describe()) if not filters.empty else NO_ANSWER
         return Answer(question, False, (), (), message)
     hits = searcher.hits(ranked)
-    candidates = [(rank, hit, sentence) for rank, hit in enumerate(hits) for sentence in sentences(hit.text)]
+    candidates = [(rank, hit, sentence) for rank, hit in enumerate(hits) for sentence in sentences(hit.text)
+                  if is_statement(sentence)]
     if not candidates:
         return Answer(question, False, (), (), NO_ANSWER)
     # each sentence is embedded with its cable's subject, which it lacks on its own (like paragraphs are)

@@ -49,3 +49,11 @@ def test_untrusted_text_is_rendered_literally():
     page = cable_html(cable, {"1"}, focus="1")
     assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "para cited focus" in page and "&lt;b&gt;S&lt;/b&gt;" in page
+
+
+def test_bookkeeping_sentences_are_not_statements():
+    from qa.answer import is_statement
+
+    for sentence in ("End summary.", "End Comment.", "See para 6 for action request.", "(End note.)", "Yes."):
+        assert not is_statement(sentence), sentence
+    assert is_statement("The GOK could not take custody of the detainees.")
