@@ -120,14 +120,14 @@ class VectorIndex:
         manifest = read_manifest(folder)
         if model is not None and manifest.model != model:
             raise IndexFileError(f"the index in {folder} was built with model {manifest.model!r}, not {model!r}; "
-                                 f"use --model {manifest.model} or rebuild it with `cables doctor --repair`")
+                                 f"use --model {manifest.model} or another store folder")
         try:
             index = faiss.read_index(str(folder / INDEX_FILE))
         except RuntimeError as error:
             raise IndexFileError(f"{folder / INDEX_FILE} is damaged ({str(error).splitlines()[0][:120]}); "
-                                 "run `cables doctor --repair` to rebuild it from the stored vectors") from error
+                                 "delete it to have it rebuilt from the stored vectors") from error
         if index.ntotal != manifest.count or index.d != manifest.dim:
-            raise IndexFileError(f"{folder / INDEX_FILE} does not match its manifest; run `cables doctor --repair`")
+            raise IndexFileError(f"{folder / INDEX_FILE} does not match its manifest; delete it to rebuild")
         return cls(manifest.model, manifest.dim, index)
 
 
@@ -139,7 +139,7 @@ def read_manifest(folder: Path) -> Manifest:
     except FileNotFoundError as error:
         raise IndexFileError(f"no index manifest at {path}") from error
     except (ValueError, TypeError) as error:
-        raise IndexFileError(f"{path} is damaged ({error}); run `cables doctor --repair`") from error
+        raise IndexFileError(f"{path} is damaged ({error}); delete it to rebuild") from error
     if manifest.format != FORMAT_VERSION:
         raise IndexFileError(f"{path}: index format {manifest.format} is not supported (expected {FORMAT_VERSION})")
     return manifest

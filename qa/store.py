@@ -105,7 +105,7 @@ class Store:
             self.db.execute("SELECT count(*) FROM cables").fetchone()
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self.path} is not a usable cables database ({error}); "
-                             "move it away or run `cables doctor --repair`") from error
+                             "move it away (or restore a backup) and ingest again") from error
 
     def close(self) -> None:
         self.db.close()
