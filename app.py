@@ -82,12 +82,11 @@ class Desk:
         try:
             with self.lock:
                 cable = self.library.cable(cable_id)
-                refs = self.library.store.existing_ids(list(cable.references)) if cable else set()
+                stored = {r for r in cable.references if self.library.store.existing_ids([r])} if cable else set()
         except CablesError as error:
             return f"<div class='viewer-empty'>{webui.md_text(str(error))}</div>"
         focus = citation.split(" ¶")[1] if " ¶" in citation else None
         cited = {h.paragraph for h in (answer.hits if answer else ()) if h.cable_id == cable_id} | {focus}
-        stored = {r for r in cable.references if r in refs} if cable else set()
         return webui.cable_html(cable, cited, stored, focus=focus)
 
     def api_search(self, question: str, k: int = 10, filters_json: str = "{}", mode: str = "hybrid") -> dict:

@@ -81,7 +81,8 @@ class SentenceTransformerEmbedder:
     @property
     def model(self):
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1") if os.path.isdir(self.path) else None
+            if os.path.isdir(self.path):
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder needs no hub look-ups
             try:
                 from sentence_transformers import SentenceTransformer
 

@@ -196,7 +196,6 @@ class Ingester:
         for cable, replaces in self.pending:
             cable_vectors = [next(vectors) if indexable(p) else None for p in cable.paragraphs]
             self.store.put_cable(cable, cable_vectors, replaces=replaces)
-            self.store.record_provenance(cable.id, cable.source or "?", cable.completeness(), kept=True)
             if replaces:
                 self.report.cables_replaced += 1
             else:

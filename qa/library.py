@@ -86,8 +86,7 @@ class Library:
         return index
 
     def _dim(self) -> int:
-        ids, vectors = self.store.vectors(self.store.vector_ids()[:1].tolist())
-        return int(vectors.shape[1]) if len(ids) else self.embedder.dim
+        return self.store.vector_dim() or self.embedder.dim
 
     def _sync(self, index, save: bool = True) -> bool:
         """Make the FAISS index hold exactly the stored vectors; return True if it changed."""
@@ -124,8 +123,10 @@ class Library:
             if not stored_model:
                 self.store.set_meta("model", embedder.name)
             report = Ingester(self.store, embedder, on_progress, home=self.home).run(paths)
-            index = self.index
-            self._sync(index, save=True)
+            if self._index is None:
+                self._index = self._load_index()  # loads and syncs with the new rows
+            else:
+                self._sync(self._index, save=True)
             return report
 
     def searcher(self):

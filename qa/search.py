@@ -74,9 +74,9 @@ class Searcher:
             return []
         n = max(self.settings.candidates, k)
         keyword = self._keyword(query, filters, n) if mode in ("hybrid", "bm25") else []
-        dense = self._dense(query, allowed, n) if mode in ("hybrid", "dense") else []
+        dense, query_vector = self._dense(query, allowed, n) if mode in ("hybrid", "dense") else ([], None)
         if mode == "hybrid":
-            fused = self._fuse(keyword, dense)
+            fused = self._fuse(keyword, dense, query_vector)
             fused = self._weigh_summaries(query, fused)
         else:
             fused = [Ranked(pid, score, score if mode == "dense" else None, score if mode == "bm25" else None)
@@ -92,19 +92,20 @@ class Searcher:
         match = fts_query(terms)
         return self.store.keyword_search(match, filters, n) if match else []
 
-    def _dense(self, query: str, allowed: np.ndarray | None, n: int) -> list[tuple[int, float]]:
-        self._query_vector = self.embedder.embed([glossary.expand_for_embedding(query)])[0]
-        scores, ids = self.index.search(self._query_vector, n, allowed)
-        return list(zip(ids.tolist(), scores.tolist(), strict=True))
+    def _dense(self, query: str, allowed: np.ndarray | None, n: int) -> tuple[list[tuple[int, float]], np.ndarray]:
+        vector = self.embedder.embed([glossary.expand_for_embedding(query)])[0]
+        scores, ids = self.index.search(vector, n, allowed)
+        return list(zip(ids.tolist(), scores.tolist(), strict=True)), vector
 
-    def _fuse(self, keyword: list[tuple[int, float]], dense: list[tuple[int, float]]) -> list[Ranked]:
+    def _fuse(self, keyword: list[tuple[int, float]], dense: list[tuple[int, float]],
+              query_vector: np.ndarray) -> list[Ranked]:
         """Fuse both sides; every candidate gets its exact cosine, so a keyword-only find is scored fairly."""
         s = self.settings
         dense_score = dict(dense)
         keyword_score = dict(keyword)
         missing = np.array([pid for pid in keyword_score if pid not in dense_score], dtype=np.int64)
         if len(missing) and len(dense):
-            cosines = self.index.vectors(missing) @ self._query_vector
+            cosines = self.index.vectors(missing) @ query_vector
             dense_score.update(zip(missing.tolist(), cosines.tolist(), strict=True))
         scores: dict[int, float] = {}
         if s.fusion == "rrf":

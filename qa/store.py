@@ -143,10 +143,12 @@ class Store:
                             (cable_id, source, completeness, int(kept), _now()))
 
     def put_cable(self, cable: Cable, vectors: Sequence[np.ndarray | None], replaces: str | None = None) -> list[int]:
-        """Store a cable, its paragraphs, their vectors and keyword rows in one transaction."""
+        """Store a cable, its paragraphs, their vectors, keyword rows and provenance in one transaction."""
         with self.db:
             if replaces:
                 self._delete_cable(replaces)
+            self.db.execute("INSERT OR REPLACE INTO provenance VALUES (?, ?, ?, ?, ?)",
+                            (cable.id, cable.source or "?", cable.completeness(), 1, _now()))
             self.db.execute(
                 "INSERT INTO cables VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (cable.id, serial_of(cable.id), cable.created.isoformat(sep=" ") if cable.created else None,
@@ -274,6 +276,11 @@ class Store:
         out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         matrix = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
         return out_ids, matrix
+
+    def vector_dim(self) -> int | None:
+        """Dimension of the stored vectors (None when there are none yet)."""
+        row = self.db.execute("SELECT length(vector) FROM paragraphs WHERE vector IS NOT NULL LIMIT 1").fetchone()
+        return row[0] // 4 if row else None
 
     def vector_ids(self) -> np.ndarray:
         rows = self.db.execute("SELECT id FROM paragraphs WHERE vector IS NOT NULL").fetchall()

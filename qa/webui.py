@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 
-from qa.records import Answer, Cable, Hit
+from qa.records import Answer, Cable
 
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
@@ -105,13 +105,6 @@ def cable_html(cable: Cable | None, cited_labels: set[str] | None = None, stored
             f"<span class='para-label'>¶{html.escape(p.label)}.</span> {marking}{text}</div>"
         )
     return f"<div class='cable-viewer'>{head}{''.join(paragraphs)}</div>"
-
-
-def hits_markdown(hits: list[Hit]) -> str:
-    """Search results (without an answer) as Markdown, escaped."""
-    if not hits:
-        return "No paragraph found."
-    return "\n".join(f"{i}. **{md_text(h.citation)}** {md_text(h.text[:300])}" for i, h in enumerate(hits, start=1))
 
 
 CSS = """
