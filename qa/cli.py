@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("eval", cmd_eval, "Retrieval quality on a question file: Recall@1/5/10 and MRR@10.")
     p.add_argument("questions", metavar="QUESTIONS.jsonl")
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", "--k", type=int, default=10, help="ranks looked at (default 10)")
     p.add_argument("--mode", choices=("hybrid", "bm25", "dense", "all"), default="hybrid")
     p.add_argument("--json", action="store_true")
 

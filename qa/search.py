@@ -26,13 +26,16 @@ GIST_RE = re.compile(r"\b(gist|summar\w*|overview|main points?|in short|in brief
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """Fusion knobs, measured with `cables eval` (see README)."""
+    """Fusion knobs, measured with `bench/ablation.py` and `cables eval` (see README)."""
 
     candidates: int = 100  # per side, before fusion
-    fusion: str = "convex"  # "convex": weighted sum of both sides' scores; "rrf": reciprocal-rank fusion
-    dense_weight: float = 0.6  # convex: weight of the cosine, the rest goes to bm25 / best bm25
+    fusion: str = "zscore"  # weighted sum of each side's standardised scores; or "rrf", "convex" (baselines)
+    dense_weight: float = 0.7  # zscore: weight of the cosine side, the rest goes to bm25
     rrf_k: float = 60.0
-    summary_weight: float = 0.9  # a cable's summary restates its details: prefer the detail unless asked the gist
+    cable_expand: int = 3  # every paragraph of the N cables the dense side likes best joins the candidates
+    cable_weight: float = 1.5  # share of its cable's best fused score a paragraph inherits
+    summary_shift: float = 1.0  # a "gist" question lifts summary paragraphs by this many standard deviations...
+    summary_penalty: float = 0.0  # ...any other question lowers them (measured: no gain, see README)
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,11 @@ class Searcher:
         if allowed is not None and len(allowed) == 0:
             return []
         n = max(self.settings.candidates, k)
-        keyword = self._keyword(query, filters, n) if mode in ("hybrid", "bm25") else []
+        match = self._match(query)
+        keyword = self.store.keyword_search(match, filters, n) if match and mode in ("hybrid", "bm25") else []
         dense, query_vector = self._dense(query, allowed, n) if mode in ("hybrid", "dense") else ([], None)
         if mode == "hybrid":
-            fused = self._fuse(keyword, dense, query_vector)
+            fused = self._fuse(keyword, dense, query_vector, match, allowed)
             fused = self._weigh_summaries(query, fused)
         else:
             fused = [Ranked(pid, score, score if mode == "dense" else None, score if mode == "bm25" else None)
@@ -87,46 +91,74 @@ class Searcher:
             fused = _promote([] if bare else fused, named)
         return fused[:k]
 
-    def _keyword(self, query: str, filters: Filters, n: int) -> list[tuple[int, float]]:
-        terms = content_words(query) + glossary.expansion_terms(query)
-        match = fts_query(terms)
-        return self.store.keyword_search(match, filters, n) if match else []
+    def _match(self, query: str) -> str:
+        """The FTS5 expression for a question: its content words plus glossary meanings, OR-ed."""
+        return fts_query(content_words(query) + glossary.expansion_terms(query))
 
     def _dense(self, query: str, allowed: np.ndarray | None, n: int) -> tuple[list[tuple[int, float]], np.ndarray]:
         vector = self.embedder.embed([glossary.expand_for_embedding(query)])[0]
         scores, ids = self.index.search(vector, n, allowed)
         return list(zip(ids.tolist(), scores.tolist(), strict=True)), vector
 
-    def _fuse(self, keyword: list[tuple[int, float]], dense: list[tuple[int, float]],
-              query_vector: np.ndarray) -> list[Ranked]:
-        """Fuse both sides; every candidate gets its exact cosine, so a keyword-only find is scored fairly."""
+    def _fuse(self, keyword: list[tuple[int, float]], dense: list[tuple[int, float]], query_vector: np.ndarray,
+              match: str, allowed: np.ndarray | None) -> list[Ranked]:
+        """Fuse both sides over one candidate set in which every paragraph has its exact cosine and bm25.
+
+        A paragraph found by one side only is not scored 0 on the other (the usual fusion flaw); the best
+        dense cables' other paragraphs join the candidates, and each paragraph inherits part of its cable's score.
+        """
         s = self.settings
-        dense_score = dict(dense)
-        keyword_score = dict(keyword)
-        missing = np.array([pid for pid in keyword_score if pid not in dense_score], dtype=np.int64)
-        if len(missing) and len(dense):
-            cosines = self.index.vectors(missing) @ query_vector
-            dense_score.update(zip(missing.tolist(), cosines.tolist(), strict=True))
-        scores: dict[int, float] = {}
+        candidates = dict.fromkeys([pid for pid, _ in dense] + [pid for pid, _ in keyword])
+        cable_of = self.store.cable_ids_of(list(candidates))
+        for pid in self._best_cables_paragraphs(dense, cable_of, allowed):
+            candidates.setdefault(pid)
+        ids, vectors = self.store.vectors(list(candidates))
+        cosine = vectors @ query_vector if len(ids) else np.zeros(0)
+        unembedded = [pid for pid in candidates if pid not in set(ids.tolist())]  # keyword hits without a vector
+        if unembedded:
+            ids = np.concatenate([ids, np.array(unembedded, dtype=np.int64)])
+            cosine = np.concatenate([cosine, np.zeros(len(unembedded))])
+        bm25_of = self.store.keyword_scores(match, ids.tolist()) if match else {}
+        bm25 = np.array([bm25_of.get(pid, 0.0) for pid in ids.tolist()])
         if s.fusion == "rrf":
-            for ranking in (keyword, dense):
-                for rank, (pid, _score) in enumerate(ranking):
-                    scores[pid] = scores.get(pid, 0.0) + 1 / (s.rrf_k + rank + 1)
+            fused = _reciprocal_ranks([cosine, bm25], s.rrf_k)
+        elif s.fusion == "convex":  # the first baseline, kept for bench/ablation.py
+            fused = s.dense_weight * cosine + (1 - s.dense_weight) * bm25 / (bm25.max() or 1.0)
         else:
-            best_keyword = max(keyword_score.values(), default=0.0) or 1.0
-            for pid in set(dense_score) | set(keyword_score):
-                scores[pid] = (s.dense_weight * dense_score.get(pid, 0.0)
-                               + (1 - s.dense_weight) * keyword_score.get(pid, 0.0) / best_keyword)
-        order = sorted(scores, key=lambda pid: -scores[pid])
-        return [Ranked(pid, scores[pid], dense_score.get(pid), keyword_score.get(pid)) for pid in order]
+            fused = s.dense_weight * _standardised(cosine) + (1 - s.dense_weight) * _standardised(bm25)
+        if s.cable_weight:
+            cable_of.update(self.store.cable_ids_of([pid for pid in ids.tolist() if pid not in cable_of]))
+            cables = [cable_of.get(pid) for pid in ids.tolist()]
+            best: dict[str | None, float] = {}
+            for cable, score in zip(cables, fused.tolist(), strict=True):
+                best[cable] = max(score, best.get(cable, score))
+            fused = fused + s.cable_weight * np.array([best[c] for c in cables])
+        order = np.argsort(-fused, kind="stable")
+        return [Ranked(int(ids[i]), float(fused[i]), float(cosine[i]), bm25_of.get(int(ids[i]))) for i in order]
+
+    def _best_cables_paragraphs(self, dense: list[tuple[int, float]], cable_of: dict[int, str],
+                                allowed: np.ndarray | None) -> list[int]:
+        """All (allowed) paragraphs of the cables that hold the dense side's best paragraphs."""
+        cables: list[str] = []
+        for pid, _score in dense:
+            cable = cable_of.get(pid)
+            if cable and cable not in cables:
+                cables.append(cable)
+            if len(cables) >= self.settings.cable_expand:
+                break
+        ids = [pid for cable in cables for pid in self.store.cable_paragraph_ids(cable)]
+        if allowed is not None:
+            permitted = set(allowed.tolist())
+            ids = [pid for pid in ids if pid in permitted]
+        return ids
 
     def _weigh_summaries(self, query: str, fused: list[Ranked]) -> list[Ranked]:
         """Summary paragraphs go up for gist questions and slightly down for specific ones."""
         summaries = self.store.summary_ids([r.paragraph_id for r in fused[:50]])
         if not summaries:
             return fused
-        weight = 1 / self.settings.summary_weight if is_gist_question(query) else self.settings.summary_weight
-        reweighed = [Ranked(r.paragraph_id, r.score * weight, r.dense, r.keyword) if r.paragraph_id in summaries
+        shift = self.settings.summary_shift if is_gist_question(query) else -self.settings.summary_penalty
+        reweighed = [Ranked(r.paragraph_id, r.score + shift, r.dense, r.keyword) if r.paragraph_id in summaries
                      else r for r in fused]
         return sorted(reweighed, key=lambda r: -r.score)
 
@@ -159,6 +191,22 @@ def _promote(fused: list[Ranked], named: list[int]) -> list[Ranked]:
     head = [Ranked(r.paragraph_id, top + r.score, r.dense, r.keyword) for r in matched]
     head += [Ranked(r.paragraph_id, top - (i + 1) * 1e-4, None, None) for i, r in enumerate(rest_named)]
     return head + [r for r in fused if r.paragraph_id not in named_set]
+
+
+def _standardised(scores: np.ndarray) -> np.ndarray:
+    """Scores in standard deviations from the candidates' mean, so both sides speak the same units."""
+    spread = scores.std()
+    return (scores - scores.mean()) / spread if spread > 0 else np.zeros_like(scores)
+
+
+def _reciprocal_ranks(sides: list[np.ndarray], k: float) -> np.ndarray:
+    """Reciprocal-rank fusion (Cormack et al. 2009) of score arrays over the same candidates."""
+    fused = np.zeros(len(sides[0]))
+    for scores in sides:
+        ranks = np.empty(len(scores))
+        ranks[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
+        fused += 1 / (k + ranks + 1)
+    return fused
 
 
 def to_hit(row: StoredParagraph, score: float) -> Hit:

@@ -219,6 +219,16 @@ class Store:
         return [r[0] for r in self.db.execute("SELECT id FROM paragraphs WHERE cable_id=? ORDER BY position",
                                               (cable_id,))]
 
+    def cable_ids_of(self, ids: Sequence[int]) -> dict[int, str]:
+        """paragraph id -> its cable id."""
+        out: dict[int, str] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.db.execute(f"SELECT id, cable_id FROM paragraphs WHERE id IN ({marks})", chunk))
+        return out
+
     def summary_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of these paragraphs are their cable's summary ('Summary: ...' / 'SUMMARY AND COMMENT')."""
         ids = list(ids)
@@ -258,6 +268,21 @@ class Store:
             return [(int(r[0]), float(r[1])) for r in self.db.execute(sql, [match, *params, k])]
         except sqlite3.OperationalError:
             return []
+
+    def keyword_scores(self, match: str, ids: Sequence[int]) -> dict[int, float]:
+        """Exact bm25 scores (higher is better) of these paragraphs for an FTS5 query; absent ones match nothing."""
+        out: dict[int, float] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            try:
+                out.update((int(r[0]), float(r[1])) for r in self.db.execute(
+                    f"SELECT rowid, -bm25(paragraphs_fts, 1.0, 0.35) FROM paragraphs_fts "
+                    f"WHERE paragraphs_fts MATCH ? AND rowid IN ({marks})", [match, *chunk]))
+            except sqlite3.OperationalError:
+                return {}
+        return out
 
     def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of stored paragraphs that have a vector; all of them when ids is None."""
