@@ -47,7 +47,9 @@ class Reply:
     export: str | None = None
 
     def values(self) -> tuple:
-        return (self.messages, self.question, self.turns, self.evidence, self.viewer, self.timeline, self.export)
+        """A snapshot: later steps change the lists, never what an earlier step handed out."""
+        return (list(self.messages), self.question, list(self.turns), self.evidence, self.viewer, self.timeline,
+                self.export)
 
 
 class Desk:
