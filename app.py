@@ -176,7 +176,7 @@ def serve(home: str | None = None, model: str | None = None, backend: str = "aut
     demo.queue(default_concurrency_limit=4)
     print(f"Serving on http://{host}:{port}" + (" (uploads on)" if allow_upload else ""), file=sys.stderr, flush=True)
     # system fonts: the UI makes no request outside this machine (and works offline)
-    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+    theme = gr.themes.Default(primary_hue="blue", font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])
     demo.launch(server_name=host, server_port=port, auth=credentials, css=webui.CSS, theme=theme, show_error=False,
                 footer_links=["api"], ssr_mode=False, blocked_paths=[str(library.home.resolve())],

@@ -128,9 +128,10 @@ def cable_html(cable: Cable | None, cited_labels: set[str] | None = None, stored
         if r in stored_refs else esc(r) for r in cable.references
     ) or "none"
     head = (
-        f"<div class='cable-head'><div class='cable-title'>{esc(cable.id)} {classification_badge(cable.classification)}"
+        f"<div class='cable-title'>{esc(cable.id)} {classification_badge(cable.classification)}"
+        f"<span class='cable-subject'>{esc(cable.subject or '(no subject)')}</span>"
         f"<button type='button' class='copy-cite' data-copy='{esc(cable.id)}' title='Copy the cable id'>Copy</button>"
-        f"</div><div><b>Subject:</b> {esc(cable.subject or '(none)')}</div>"
+        f"</div><div class='cable-head'><div><b>Subject:</b> {esc(cable.subject or '(none)')}</div>"
         f"<div><b>Date:</b> {esc(str(cable.created) if cable.created else 'unknown')} · "
         f"<b>Origin:</b> {esc(cable.origin or 'unknown')} · <b>Signed:</b> {esc(cable.signer or '?')}</div>"
         f"<div><b>Tags:</b> {esc(' '.join(cable.tags) or 'none')} · <b>References:</b> {refs}</div>"
@@ -223,7 +224,11 @@ CSS = """
 .card-text mark, .para mark { background: #fde68a; padding: 0 1px; }
 .cable-viewer { max-height: 700px; overflow-y: auto; padding-right: 6px; position: relative; }
 .cable-head { border-bottom: 1px solid #d1d5db; margin-bottom: 8px; padding-bottom: 6px; font-size: 0.88em; }
-.cable-title { font-size: 1.15em; font-weight: 700; display: flex; align-items: center; gap: 4px; }
+.cable-title { font-size: 1.1em; font-weight: 700; display: flex; align-items: center; gap: 6px;
+               position: sticky; top: 0; z-index: 1; background: var(--background-fill-primary, #fff);
+               padding: 3px 0; border-bottom: 1px solid #e5e7eb; }
+.cable-subject { font-size: 0.72em; font-weight: 600; color: #4b5563; overflow: hidden; white-space: nowrap;
+                 text-overflow: ellipsis; min-width: 0; flex: 1; }
 .cable-source { color: #6b7280; font-size: 0.8em; word-break: break-all; }
 .para { margin: 6px 0; padding: 4px 6px; border-radius: 4px; font-size: 0.92em; line-height: 1.45; }
 .para.cited { background: #fef3c7; border-left: 4px solid #f59e0b; }
