@@ -281,6 +281,14 @@ def test_browser_research_desk(server, tmp_path):
         assert page.evaluate("window.__pwned") is None
         page.screenshot(path=str(tmp_path / "ui-hostile.png"), full_page=True)
 
+        # the Library tab counts the store; without --allow-upload it offers no upload
+        page.get_by_role("tab", name="Library").click()
+        counts = page.inner_text("#library-counts")
+        assert "6 cables" in counts and "52 paragraphs" in counts and "4 posts" in counts, counts
+        assert page.locator("#upload, #ingest, input[type=file]").count() == 0
+        assert page.get_by_text("--allow-upload").count() >= 1
+        page.get_by_role("tab", name="Desk").click()
+
         # a reference to a cable in the store is a link that opens it
         page.click("#viewer a.ref-link")
         page.wait_for_function("document.querySelector('#viewer .cable-title')?.innerText.includes('06ALMATY2399')",
