@@ -11,11 +11,11 @@ import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
-REMOTE_FILE_RE = re.compile(r"/file=\s*[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+REMOTE_FILE_RE = re.compile(r"/file[=/]\s*[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 
 
 def is_remote_file_request(path: str) -> bool:
-    """True for a Gradio file route naming a URL (`/file=https://…`, also percent-encoded)."""
+    """True for a Gradio file route naming a URL (`/file=https://…`, `/file/https://…`, also percent-encoded)."""
     return bool(REMOTE_FILE_RE.search(unquote(unquote(path))))
 
 

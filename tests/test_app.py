@@ -125,24 +125,29 @@ def test_api_search_and_ask(client):
     assert "error" in client.predict("x", 10, json.dumps({"from": "soon"}), "hybrid", api_name="/search")
 
 
-def _status(url: str) -> int:
+def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status
+            return response.status, response.read(2000).decode(errors="replace")
     except urllib.error.HTTPError as error:
-        return error.code
+        return error.code, error.read(2000).decode(errors="replace")
 
 
 def test_serves_no_files_from_disk(server):
-    """Gradio's file routes refuse system files, the store, the app's own code, and remote URLs."""
+    """Gradio's file routes refuse system files, the store, the app's own code, and fetching remote URLs."""
     url, base = server
     store = base / "home" / "cables.db"
     assert store.exists()
-    for target in ("/etc/passwd", str(store), str(ROOT / "app.py"), str(ROOT / "seeds" / os.listdir(SEEDS)[0]),
-                   "https://example.com/x.txt", "http%3A%2F%2F127.0.0.1%3A1%2F"):
+    files = ("/etc/passwd", str(store), str(ROOT / "app.py"), str(SEEDS / sorted(os.listdir(SEEDS))[0]))
+    remote = ("https://example.com/x.txt", "http%3A%2F%2F127.0.0.1%3A1%2F")
+    for target in files + remote:
         for route in ("gradio_api/file=", "file=", "gradio_api/file/"):
-            status = _status(url + route + target.lstrip("/") if route.endswith("/") else url + route + target)
+            status, body = _get(url + route + (target.lstrip("/") if route.endswith("/") else target))
             assert status in (403, 404), (route, target, status)
+            assert "root:" not in body and "SQLite" not in body
+            if target in remote and route.startswith("gradio_api"):
+                assert "Remote files are not served" in body, (route, target, body)
+    assert _get(url + "gradio_api/info")[0] == 200  # the app itself still answers
 
 
 def _browser():

@@ -150,7 +150,9 @@ def test_markdown_and_html_escaping_is_literal():
 def test_guard_refuses_remote_file_routes():
     assert is_remote_file_request("/gradio_api/file=https://example.com/a")
     assert is_remote_file_request("/gradio_api/file=http%3A%2F%2F127.0.0.1%2F")
+    assert is_remote_file_request("/gradio_api/file/https://example.com/a")
     assert not is_remote_file_request("/gradio_api/file=/tmp/cables-ui-x/abc/file.md")
+    assert not is_remote_file_request("/gradio_api/file/tmp/cables-ui-x/a:b.md")
     sent, passed = [], []
 
     async def app(scope, receive, send):
