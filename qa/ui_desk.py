@@ -189,7 +189,8 @@ class Desk:
         paths = [str(f) for f in (files or [])]
         if not paths:
             return webui.notice_html("Choose cable files to add first.", "warn")
-        progress = progress or (lambda *args, **kwargs: None)
+        if progress is None:  # not `or`: a gr.Progress with nothing tracked yet is falsy
+            progress = lambda *args, **kwargs: None  # noqa: E731
         added = paragraphs = 0
         skipped: list[str] = []
         for done, path in enumerate(paths):

@@ -330,16 +330,18 @@ def test_browser_login_empty_store_and_upload(apps, tmp_path):
         assert "The store is empty" in _wait_answer(page, 1)
 
         page.get_by_role("tab", name="Library").click()
-        page.set_input_files("#upload input[type=file]", str(SEEDS / sorted(os.listdir(SEEDS))[0]))
+        page.set_input_files("#upload input[type=file]", [str(path) for path in sorted(SEEDS.iterdir())])
         page.wait_for_function("document.querySelector('#upload').innerText.includes('.txt')", timeout=30000)
-        page.evaluate("""() => { window.__progress = false;
-            new MutationObserver(() => { if (document.querySelector('.progress-level, .progress-text, .eta-bar'))
-              window.__progress = true; }).observe(document.body, {subtree: true, childList: true}); }""")
+        page.evaluate("""() => { window.__progress = [];
+            new MutationObserver(() => { const bar = document.querySelector('.progress-level');
+              if (bar) window.__progress.push(bar.innerText); })
+              .observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
         page.click("#ingest")
-        page.wait_for_function("document.querySelector('#ingest-status').innerText.includes('Added 1 cables')",
+        page.wait_for_function("document.querySelector('#ingest-status').innerText.includes('Added 5 cables')",
                                timeout=90000)
-        assert page.evaluate("window.__progress"), "no progress bar was shown during the ingest"
-        assert "1 cables" in page.inner_text("#library-counts") and "1 cables" in page.inner_text("#desk-header")
+        progress = sorted(set(page.evaluate("window.__progress")))
+        assert any("Ingesting" in text for text in progress), f"no progress bar during the ingest: {progress}"
+        assert "5 cables" in page.inner_text("#library-counts") and "5 cables" in page.inner_text("#desk-header")
         page.screenshot(path=str(tmp_path / "ui-upload.png"), full_page=True)
         page.get_by_role("tab", name="Desk").click()
         _ask(page, GUARANTEES)

@@ -105,11 +105,25 @@ def test_viewer_links_stored_references_and_marks_quotes(desk):
     assert desk.open_event({}, turns) == webui.cable_html(None)
 
 
+class EmptyProgress:
+    """Like gr.Progress before anything is tracked: callable, and falsy (it has a zero length)."""
+
+    def __init__(self) -> None:
+        self.calls: list = []
+
+    def __len__(self) -> int:
+        return 0
+
+    def __call__(self, value, desc: str = "") -> None:
+        self.calls.append(value)
+
+
 def test_ingest_reports_per_file_with_progress(fake_library, tmp_path):
     desk = Desk(fake_library, tmp_path)
-    calls = []
+    progress = EmptyProgress()
+    calls = progress.calls
     seed = sorted(SEEDS.iterdir())[0]
-    line = desk.ingest([str(seed), str(tmp_path / "missing.txt")], lambda value, desc="": calls.append(value))
+    line = desk.ingest([str(seed), str(tmp_path / "missing.txt")], progress)
     assert "Added 1 cables" in line and "missing.txt" in line
     assert calls[0] == (0, 2) and calls[-1] == (2, 2)
     assert "<b>1</b> cables" in desk.library_html()
