@@ -118,8 +118,11 @@ def build(library, allow_upload: bool = False):
         for component in filter_inputs:
             component.change(desk.filter_note, filter_inputs, active, api_name=False)
         clear.click(lambda: ("", "", "", "", ""), None, filter_inputs, api_name=False)
-        restart.click(lambda: ([], [], webui.evidence_html(None), webui.cable_html(None), timeline_html([]), None),
-                      None, [chat, turns, evidence, viewer, timeline, export], api_name=False)
+        def fresh():
+            return [], [], webui.evidence_html(None), webui.cable_html(None), timeline_html([]), None
+
+        restart.click(fresh, None, [chat, turns, evidence, viewer, timeline, export], api_name=False)
+        chat.clear(lambda: fresh()[1:], None, [turns, evidence, viewer, timeline, export], api_name=False)
         if allow_upload:
             def run_ingest(paths, progress=gr.Progress()):  # noqa: B008 - how Gradio asks for a progress bar
                 line = desk.ingest(paths, progress)

@@ -210,18 +210,19 @@ CSS = """
 .badge-unknown { background: #6b7280; color: white; }
 .evidence-list { max-height: 560px; overflow-y: auto; padding-right: 4px; }
 .evidence-card { border: 1px solid #d1d5db; border-radius: 8px; padding: 8px 10px; margin-bottom: 8px;
-                 background: #fff; }
+                 background: var(--block-background-fill, #fff); }
 .card-head { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 6px; }
-.card-cite { font-weight: 700; text-decoration: none; color: #1e3a8a; white-space: nowrap; }
+.card-cite { font-weight: 700; text-decoration: none; color: var(--link-text-color, #1e3a8a); white-space: nowrap; }
 .card-head .badge { margin-left: 0; max-width: 100%; overflow: hidden; text-overflow: ellipsis; }
 .card-cite:hover { text-decoration: underline; }
 .copy-cite { margin-left: auto; font-size: 0.75em; border: 1px solid #9ca3af; border-radius: 6px;
-             padding: 0 8px; background: #f9fafb; cursor: pointer; }
-.copy-cite.copied { background: #dcfce7; border-color: #16a34a; }
-.card-meta { color: #4b5563; font-size: 0.82em; margin: 2px 0 4px; }
-.card-subject { font-weight: 600; color: #374151; }
+             padding: 0 8px; background: var(--button-secondary-background-fill, #f9fafb); color: inherit;
+             cursor: pointer; }
+.copy-cite.copied { background: #dcfce7; color: #14532d; border-color: #16a34a; }
+.card-meta { color: var(--body-text-color-subdued, #4b5563); font-size: 0.82em; margin: 2px 0 4px; }
+.card-subject { font-weight: 600; }
 .card-text { font-size: 0.88em; line-height: 1.45; }
-.card-text mark, .para mark { background: #fde68a; padding: 0 1px; }
+.card-text mark, .para mark { background: #fde68a; color: #111827; padding: 0 1px; }
 .cable-viewer { max-height: 700px; overflow-y: auto; padding-right: 6px; position: relative; }
 .cable-head { border-bottom: 1px solid #d1d5db; margin-bottom: 8px; padding-bottom: 6px; font-size: 0.88em; }
 .cable-title { font-size: 1.1em; font-weight: 700; display: flex; align-items: center; gap: 6px;
@@ -231,10 +232,11 @@ CSS = """
                  text-overflow: ellipsis; min-width: 0; flex: 1; }
 .cable-source { color: #6b7280; font-size: 0.8em; word-break: break-all; }
 .para { margin: 6px 0; padding: 4px 6px; border-radius: 4px; font-size: 0.92em; line-height: 1.45; }
-.para.cited { background: #fef3c7; border-left: 4px solid #f59e0b; }
+.para.cited { background: #fef3c7; color: #1f2937; border-left: 4px solid #f59e0b; }
 .para.focus { outline: 2px solid #d97706; }
 .para-heading { font-weight: 600; margin-top: 10px; }
 .para-label { font-weight: 600; }
+.para.cited .para-label, .para.cited .para-label * { color: #1f2937; }
 .ref-link { color: #1d4ed8; text-decoration: underline; cursor: pointer; }
 .viewer-empty, .evidence-empty { color: #6b7280; padding: 12px; border: 1px dashed #d1d5db; border-radius: 8px; }
 .notice { padding: 6px 10px; border-radius: 6px; font-size: 0.9em; }
@@ -244,7 +246,8 @@ CSS = """
 .timeline svg text { font-family: ui-sans-serif, system-ui, sans-serif; }
 #active-filters { font-size: 0.88em; }
 #chat .message-content .md { font-size: 14.5px; line-height: 1.5; }
-#chat a[href^='#cite='] { text-decoration: none; font-weight: 700; color: #1e3a8a; }
+#chat a[href^='#cite='] { text-decoration: none; font-weight: 700; color: var(--link-text-color, #1e3a8a); }
 #chat a[href^='#cite=']:hover { text-decoration: underline; }
-.timeline-title { font-size: 0.85em; color: #374151; margin-bottom: 4px; }
+.timeline-title { font-size: 0.85em; margin-bottom: 4px; }
+.timeline svg text { fill: currentColor; }
 """

@@ -190,7 +190,8 @@ def test_browser_research_desk(server, tmp_path):
     url, _ = server
     with api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
+        context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True,
+                                      permissions=["clipboard-read", "clipboard-write"])
         page = context.new_page()
         page.goto(url)
         page.wait_for_selector("#question textarea", timeout=60000)
@@ -230,7 +231,8 @@ def test_browser_research_desk(server, tmp_path):
         page.wait_for_function(f"document.querySelector('#viewer .para.focus')?.dataset.label === '{label}'",
                                timeout=30000)
         last_card.locator(".copy-cite").click()
-        page.wait_for_function(f"window.__cablesCopied === {json.dumps(citation)}", timeout=5000)
+        page.wait_for_function("document.querySelector('#evidence .copy-cite.copied')", timeout=5000)
+        assert page.evaluate("navigator.clipboard.readText()") == citation
 
         # export: the conversation with its citations as a Markdown download
         with page.expect_download() as download:
@@ -299,6 +301,11 @@ def test_browser_research_desk(server, tmp_path):
         page.wait_for_function("document.querySelector('#viewer .cable-title')?.innerText.includes('06ALMATY2399')",
                                timeout=30000)
         assert page.evaluate("window.__pwned") is None
+
+        # a new conversation empties the chat and the panels
+        page.click("#new-conversation")
+        page.wait_for_function("document.querySelectorAll('#chat .bot').length === 0", timeout=30000)
+        assert page.locator("#evidence .evidence-card").count() == 0 and page.locator("#viewer .para").count() == 0
         context.close()
         browser.close()
 
