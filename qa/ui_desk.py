@@ -62,11 +62,13 @@ class Desk:
 
     # ---- filters -------------------------------------------------------------------------------------------
     @staticmethod
-    def filters(origin, date_from, date_to, tag, classification) -> Filters:
+    def filters(origin: str | None, date_from: str | None, date_to: str | None, tag: str | None,
+                classification: str | None) -> Filters:
         return Filters.make(origin=origin or None, date_from=date_from or None, date_to=date_to or None,
                             tag=tag or None, classification=classification or None)
 
-    def filter_note(self, origin, date_from, date_to, tag, classification) -> str:
+    def filter_note(self, origin: str | None, date_from: str | None, date_to: str | None, tag: str | None,
+                    classification: str | None) -> str:
         """The line under the question box saying what the next question will search."""
         try:
             filters = self.filters(origin, date_from, date_to, tag, classification)
@@ -77,8 +79,9 @@ class Desk:
         return webui.notice_html(f"Next question is filtered: {filters.describe()}", "warn")
 
     # ---- asking --------------------------------------------------------------------------------------------
-    def ask(self, question: str, messages: list | None, turns: list | None, origin=None, date_from=None,
-            date_to=None, tag=None, classification=None) -> Iterator[tuple]:
+    def ask(self, question: str, messages: list | None, turns: list | None, origin: str | None = None,
+            date_from: str | None = None, date_to: str | None = None, tag: str | None = None,
+            classification: str | None = None) -> Iterator[tuple]:
         """Answer one question, streaming: the question and a 'searching' line first, then statement by statement."""
         messages = list(messages or [])
         turns = list(turns or [])
@@ -117,7 +120,7 @@ class Desk:
         messages[-1] = {"role": "assistant", "content": webui.answer_markdown(answer) + suffix}
         yield Reply(messages, "", turns, evidence, viewer, timeline, export).values()
 
-    def _answer(self, question: str, turns: Sequence[Turn], *filter_values) -> tuple:
+    def _answer(self, question: str, turns: Sequence[Turn], *filter_values: str | None) -> tuple:
         """(answer or None, top results for the timeline, message when there is no answer, filters described)."""
         from qa.answer import retrieval_query
 

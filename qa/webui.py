@@ -182,7 +182,6 @@ if (!window.__cablesListening) {
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(text).then(done, fallback);
       } else { fallback(); }
-      window.__cablesCopied = text;
     }
   }, true);
 }
