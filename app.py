@@ -9,8 +9,11 @@ only builds the page and wires components to handlers.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +36,7 @@ def _choices(any_label: str, counted: list) -> list[tuple[str, str]]:
     return [(any_label, "")] + [(f"{value} ({count})", str(value)) for value, count in counted]
 
 
-def build(library, allow_upload: bool = False):
+def build(library, allow_upload: bool = False, export_dir: Path | None = None):
     """The Gradio Blocks app over a Library."""
     import gradio as gr
 
@@ -41,7 +44,7 @@ def build(library, allow_upload: bool = False):
     from qa.ui_desk import MAX_QUESTION_CHARS, Desk
     from qa.ui_timeline import timeline_html
 
-    desk = Desk(library)
+    desk = Desk(library, export_dir)
     facets = desk.facets()
 
     def header() -> str:
@@ -167,15 +170,19 @@ def serve(home: str | None = None, model: str | None = None, backend: str = "aut
     except CablesError as error:
         print(f"cables: error: {error}", file=sys.stderr)
         return error.exit_code
-    # Gradio serves only its upload/cache folder: make it private to this server, not the shared /tmp/gradio
-    os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="cables-ui-"))
+    # Gradio serves only its upload/cache folder: make it private to this server (not the shared /tmp/gradio),
+    # and remove it when the server stops (Ctrl-C or SIGTERM)
+    private = Path(tempfile.mkdtemp(prefix="cables-ui-"))
+    atexit.register(shutil.rmtree, private, ignore_errors=True)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(private / "gradio"))
     import gradio as gr
     from starlette.middleware import Middleware
 
     from qa import webui
     from qa.ui_guard import NoRemoteFiles
 
-    demo = build(library, allow_upload=allow_upload)
+    demo = build(library, allow_upload=allow_upload, export_dir=private / "exports")
     demo.queue(default_concurrency_limit=4)
     print(f"Serving on http://{host}:{port}" + (" (uploads on)" if allow_upload else ""), file=sys.stderr, flush=True)
     # system fonts: the UI makes no request outside this machine (and works offline)

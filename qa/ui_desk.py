@@ -59,6 +59,7 @@ class Desk:
         self.library = library
         self.lock = threading.Lock()
         self.export_dir = export_dir or Path(tempfile.mkdtemp(prefix="cables-ui-"))
+        self.export_dir.mkdir(parents=True, exist_ok=True)
 
     # ---- filters -------------------------------------------------------------------------------------------
     @staticmethod
