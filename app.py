@@ -1,111 +1,34 @@
-"""The cables-qa web UI (Gradio): chat with cited answers, evidence cards, whole-cable viewer, filters.
+"""The cables-qa web UI (Gradio): a research desk with chat, evidence cards, cable viewer, filters, timeline,
+library and export.
 
 `python app.py` serves the store in ./.cables (or $CABLES_HOME) on http://127.0.0.1:7860, ingesting the
-bundled seeds first when the store is empty. All logic lives in `qa`; this file only wires the UI.
+bundled seeds first when the store is empty. All logic lives in `qa` (qa/ui_desk.py and friends); this file
+only builds the page and wires components to handlers.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import atexit
 import logging
 import os
+import shutil
+import signal
 import sys
-import threading
+import tempfile
 from pathlib import Path
 
-from qa import webui
 from qa.errors import CablesError
-from qa.filters import Filters
-from qa.records import Answer
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
-MAX_QUESTION_CHARS = 2000
 EXAMPLES = [
     "What guarantees did Kazakhstan refuse to give about Guantanamo detainees?",
     "Why was the Uzbek refugee Shamsudinov detained in Almaty?",
     "How did the authorities harass the For a Just Kazakhstan movement?",
     "What did the Ambassador tell Dzhaksybekov about NGOs and certification?",
 ]
+UPLOAD_LIMIT = "25mb"
 log = logging.getLogger("cables.app")
-
-
-class Desk:
-    """The UI's handlers over one Library; every error becomes a message, never a stack trace."""
-
-    def __init__(self, library) -> None:
-        self.library = library
-        self.lock = threading.Lock()
-
-    def filters(self, origin, date_from, date_to, tag, classification) -> Filters:
-        return Filters.make(origin=origin or None, date_from=date_from or None, date_to=date_to or None,
-                            tag=tag or None, classification=classification or None)
-
-    def ask(self, question: str, messages: list, history: list, origin, date_from, date_to, tag, classification):
-        messages = list(messages or [])
-        history = list(history or [])
-        question = (question or "").strip()
-        if not question:
-            return messages, "", history, None, webui.evidence_html(None), _radio([]), webui.cable_html(None)
-        note = ""
-        if len(question) > MAX_QUESTION_CHARS:
-            question = question[:MAX_QUESTION_CHARS]
-            note = f"\n\n_(Your question was cut to {MAX_QUESTION_CHARS} characters.)_"
-        messages.append({"role": "user", "content": webui.md_text(question)})
-        answer: Answer | None = None
-        try:
-            filters = self.filters(origin, date_from, date_to, tag, classification)
-            if self.library.is_empty():
-                reply = "The store is empty: ingest cables first (`cables ingest PATH`)."
-            else:
-                with self.lock:
-                    answer = self.library.ask(question, filters=filters, history=history)
-                reply = webui.answer_markdown(answer)
-                if not filters.empty:
-                    reply += f"\n\n_Filters: {webui.md_text(filters.describe())}_"
-        except CablesError as error:
-            reply = f"⚠️ {webui.md_text(str(error))}"
-        except Exception:  # the UI must never show a stack trace; the log keeps it
-            log.exception("ask failed")
-            reply = "⚠️ Something went wrong while answering; the error was logged. Try again or rephrase."
-        messages.append({"role": "assistant", "content": reply + note})
-        history.append(question)
-        citations = [h.citation for h in answer.hits] if answer else []
-        viewer = self.open_citation(citations[0], answer) if citations else webui.cable_html(None)
-        return (messages, "", history, answer, webui.evidence_html(answer),
-                _radio(citations, citations[0] if citations else None), viewer)
-
-    def open_citation(self, citation: str | None, answer: Answer | None) -> str:
-        if not citation:
-            return webui.cable_html(None)
-        cable_id = citation.split(" ¶")[0]
-        try:
-            with self.lock:
-                cable = self.library.cable(cable_id)
-                stored = {r for r in cable.references if self.library.store.existing_ids([r])} if cable else set()
-        except CablesError as error:
-            return f"<div class='viewer-empty'>{webui.md_text(str(error))}</div>"
-        focus = citation.split(" ¶")[1] if " ¶" in citation else None
-        cited = {h.paragraph for h in (answer.hits if answer else ()) if h.cable_id == cable_id} | {focus}
-        return webui.cable_html(cable, cited, stored, focus=focus)
-
-    def api_search(self, question: str, k: int = 10, filters_json: str = "{}", mode: str = "hybrid") -> dict:
-        """JSON search for scripts (gradio_client): {"hits": [...]} or {"error": "..."}."""
-        try:
-            filters = Filters.from_dict(json.loads(filters_json or "{}"))
-            with self.lock:
-                hits = self.library.search(question, k=int(k), filters=filters, mode=mode)
-            return {"question": question, "filters": filters.to_dict(), "hits": [h.to_json() for h in hits]}
-        except (CablesError, ValueError) as error:
-            return {"error": str(error)}
-
-    def api_ask(self, question: str, filters_json: str = "{}") -> dict:
-        try:
-            filters = Filters.from_dict(json.loads(filters_json or "{}"))
-            with self.lock:
-                return self.library.ask(question, filters=filters).to_json()
-        except (CablesError, ValueError) as error:
-            return {"error": str(error)}
 
 
 def _choices(any_label: str, counted: list) -> list[tuple[str, str]]:
@@ -113,55 +36,107 @@ def _choices(any_label: str, counted: list) -> list[tuple[str, str]]:
     return [(any_label, "")] + [(f"{value} ({count})", str(value)) for value, count in counted]
 
 
-def _radio(choices: list[str], value: str | None = None):
-    import gradio as gr
-
-    return gr.update(choices=choices, value=value, visible=bool(choices))
-
-
-def build(library):
+def build(library, allow_upload: bool = False, export_dir: Path | None = None):
     """The Gradio Blocks app over a Library."""
     import gradio as gr
 
-    desk = Desk(library)
-    facets = library.store.facets()
-    stats = library.stats()
+    from qa import webui
+    from qa.ui_desk import MAX_QUESTION_CHARS, Desk
+    from qa.ui_timeline import timeline_html
+
+    desk = Desk(library, export_dir)
+    facets = desk.facets()
+
+    def header() -> str:
+        return ("<div class='desk-header'><h2>cables-qa · research desk</h2>" + desk.library_html()
+                + "<span class='desk-counts'>Every statement cites the cable and paragraph.</span></div>")
+
     with gr.Blocks(title="cables-qa") as demo:
-        gr.Markdown(f"## cables-qa — ask the cables\n{stats['cables']} cables · {stats['paragraphs']} paragraphs · "
-                    f"{stats['posts']} posts · {stats['years']} years. Every statement cites the cable and paragraph.")
-        history = gr.State([])
-        answer_state = gr.State(None)
-        with gr.Row():
-            with gr.Column(scale=5):
-                chat = gr.Chatbot(label="Answers", height=480, elem_id="chat")
-                with gr.Row():
-                    question = gr.Textbox(placeholder="Ask a question about the cables…", show_label=False,
-                                          scale=5, max_lines=4, elem_id="question")
-                    ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                gr.Examples(EXAMPLES, inputs=question, label="Examples")
-                with gr.Accordion("Filters (applied to the next question)", open=False):
-                    origin = gr.Dropdown(_choices("Any post", facets["origins"]), value="", label="Post",
-                                         allow_custom_value=True, elem_id="filter-origin")
+        head = gr.HTML(header(), elem_id="desk-header")
+        turns = gr.State([])
+        with gr.Tabs():
+            with gr.Tab("Desk", id="desk"), gr.Row(equal_height=False):
+                with gr.Column(scale=5, min_width=380):
+                    chat = gr.Chatbot(label="Answers", height=500, elem_id="chat", feedback_options=None,
+                                      buttons=["copy"], placeholder="Ask a question: the answer quotes the cables, "
+                                      "each statement with a numbered citation you can click.")
                     with gr.Row():
-                        date_from = gr.Textbox(label="From (YYYY-MM-DD)", elem_id="filter-from")
-                        date_to = gr.Textbox(label="To (YYYY-MM-DD)", elem_id="filter-to")
-                    tag = gr.Dropdown(_choices("Any tag", facets["tags"]), value="", label="Tag",
-                                      allow_custom_value=True, elem_id="filter-tag")
-                    classification = gr.Dropdown(_choices("Any classification", facets["classifications"]), value="",
-                                                 label="Classification", allow_custom_value=True,
-                                                 elem_id="filter-classification")
-            with gr.Column(scale=4):
-                citations = gr.Radio([], label="Cited paragraphs — click to open the cable", visible=False,
-                                     elem_id="citations")
-                evidence = gr.HTML(webui.evidence_html(None), elem_id="evidence")
-                viewer = gr.HTML(webui.cable_html(None), elem_id="viewer")
-        inputs = [question, chat, history, origin, date_from, date_to, tag, classification]
-        outputs = [chat, question, history, answer_state, evidence, citations, viewer]
-        scroll = ("() => { setTimeout(() => document.querySelector('#viewer .para.focus')"
-                  "?.scrollIntoView({block: 'center'}), 300); }")
+                        question = gr.Textbox(placeholder=f"Ask a question about the cables (up to "
+                                              f"{MAX_QUESTION_CHARS:,} characters)…", show_label=False, scale=5,
+                                              max_lines=4, elem_id="question")
+                        ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                    active = gr.HTML(desk.filter_note("", "", "", "", ""), elem_id="active-filters")
+                    with gr.Accordion("Filters (applied to the next question)", open=True, elem_id="filters"):
+                        with gr.Row():
+                            origin = gr.Dropdown(_choices("Any post", facets["origins"]), value="", label="Post",
+                                                 elem_id="filter-origin")
+                            classification = gr.Dropdown(_choices("Any classification", facets["classifications"]),
+                                                         value="", label="Classification",
+                                                         elem_id="filter-classification")
+                        with gr.Row():
+                            date_from = gr.Textbox(label="From (YYYY-MM-DD)", elem_id="filter-from")
+                            date_to = gr.Textbox(label="To (YYYY-MM-DD)", elem_id="filter-to")
+                            tag = gr.Dropdown(_choices("Any tag", facets["tags"]), value="", label="Tag",
+                                              elem_id="filter-tag")
+                        clear = gr.Button("Clear filters", size="sm", elem_id="clear-filters")
+                    gr.Examples(EXAMPLES, inputs=question, label="Examples")
+                    with gr.Row():
+                        export = gr.DownloadButton("Export conversation (.md)", value=None, size="sm",
+                                                   elem_id="export")
+                        restart = gr.Button("New conversation", size="sm", elem_id="new-conversation")
+                with gr.Column(scale=4, min_width=320):
+                    gr.Markdown("#### Evidence")
+                    evidence = gr.HTML(webui.evidence_html(None), elem_id="evidence", js_on_load=webui.EVIDENCE_JS)
+                    gr.Markdown("#### Timeline")
+                    timeline = gr.HTML(timeline_html([]), elem_id="timeline")
+                with gr.Column(scale=5, min_width=380):
+                    gr.Markdown("#### Cable")
+                    viewer = gr.HTML(webui.cable_html(None), elem_id="viewer", js_on_load=webui.VIEWER_JS)
+            with gr.Tab("Library", id="library"):
+                counts = gr.HTML(desk.library_html(), elem_id="library-counts")
+                if allow_upload:
+                    files = gr.File(file_count="multiple", type="filepath", elem_id="upload",
+                                    label="Cable files to add (.txt, .html, .md, .csv, .jsonl)")
+                    ingest = gr.Button("Ingest", variant="primary", elem_id="ingest")
+                    status = gr.HTML("", elem_id="ingest-status")
+                else:
+                    gr.Markdown("Adding cables from the browser is off. Start the app with `--allow-upload` to turn "
+                                "it on, or run `cables ingest PATH` and restart.")
+
+        filter_inputs = [origin, date_from, date_to, tag, classification]
+
+        def run_ask(text, messages, conversation, *filters):
+            for step in desk.ask(text, messages, conversation, *filters):
+                yield tuple(gr.skip() if value is None else value for value in step)
+
+        def open_clicked(conversation, event: gr.EventData):
+            return desk.open_event(getattr(event, "_data", None), conversation)
+
+        open_clicked.__annotations__["event"] = gr.EventData  # resolved here: gradio is imported locally
+
+        ask_outputs = [chat, question, turns, evidence, viewer, timeline, export]
         for trigger in (ask.click, question.submit):
-            trigger(desk.ask, inputs, outputs, api_name=False).then(None, js=scroll)
-        citations.input(desk.open_citation, [citations, answer_state], viewer, api_name=False).then(None, js=scroll)
+            trigger(run_ask, [question, chat, turns, *filter_inputs], ask_outputs, api_name=False)
+        evidence.click(open_clicked, [turns], viewer, api_name=False)
+        for component in filter_inputs:
+            component.change(desk.filter_note, filter_inputs, active, api_name=False)
+        clear.click(lambda: ("", "", "", "", ""), None, filter_inputs, api_name=False)
+        def fresh():
+            return [], [], webui.evidence_html(None), webui.cable_html(None), timeline_html([]), None
+
+        restart.click(fresh, None, [chat, turns, evidence, viewer, timeline, export], api_name=False)
+        chat.clear(lambda: fresh()[1:], None, [turns, evidence, viewer, timeline, export], api_name=False)
+        if allow_upload:
+            def run_ingest(paths, progress=gr.Progress()):  # noqa: B008 - how Gradio asks for a progress bar
+                line = desk.ingest(paths, progress)
+                new = desk.facets()
+                return (line, header(), desk.library_html(), None,
+                        gr.update(choices=_choices("Any post", new["origins"])),
+                        gr.update(choices=_choices("Any tag", new["tags"])),
+                        gr.update(choices=_choices("Any classification", new["classifications"])))
+
+            ingest.click(run_ingest, [files], [status, head, counts, files, origin, tag, classification],
+                         api_name=False)
         gr.api(desk.api_search, api_name="search")
         gr.api(desk.api_ask, api_name="ask")
     return demo
@@ -182,14 +157,7 @@ def prepare(home: str | None = None, model: str | None = None, backend: str = "a
 
 
 def serve(home: str | None = None, model: str | None = None, backend: str = "auto", host: str = "127.0.0.1",
-          port: int = 7860, auth: str | None = None, seeds: str | None = None) -> int:
-    from qa import webui as ui
-
-    try:
-        library = prepare(home, model, backend, seeds)
-    except CablesError as error:
-        print(f"cables: error: {error}", file=sys.stderr)
-        return error.exit_code
+          port: int = 7860, auth: str | None = None, seeds: str | None = None, allow_upload: bool = False) -> int:
     auth = auth or os.environ.get("CABLES_AUTH")
     credentials = None
     if auth:
@@ -197,16 +165,33 @@ def serve(home: str | None = None, model: str | None = None, backend: str = "aut
             print("cables: error: --auth must be USER:PASS", file=sys.stderr)
             return 2
         credentials = tuple(auth.split(":", 1))
-    demo = build(library)
-    demo.queue(default_concurrency_limit=4)
-    print(f"Serving on http://{host}:{port}", file=sys.stderr, flush=True)
+    try:
+        library = prepare(home, model, backend, seeds)
+    except CablesError as error:
+        print(f"cables: error: {error}", file=sys.stderr)
+        return error.exit_code
+    # Gradio serves only its upload/cache folder: make it private to this server (not the shared /tmp/gradio),
+    # and remove it when the server stops (Ctrl-C or SIGTERM)
+    private = Path(tempfile.mkdtemp(prefix="cables-ui-"))
+    atexit.register(shutil.rmtree, private, ignore_errors=True)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(private / "gradio"))
     import gradio as gr
+    from starlette.middleware import Middleware
 
+    from qa import webui
+    from qa.ui_guard import NoRemoteFiles
+
+    demo = build(library, allow_upload=allow_upload, export_dir=private / "exports")
+    demo.queue(default_concurrency_limit=4)
+    print(f"Serving on http://{host}:{port}" + (" (uploads on)" if allow_upload else ""), file=sys.stderr, flush=True)
     # system fonts: the UI makes no request outside this machine (and works offline)
-    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+    theme = gr.themes.Default(primary_hue="blue", font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])
-    demo.launch(server_name=host, server_port=port, auth=credentials, css=ui.CSS, theme=theme, show_error=False,
-                footer_links=["api"], ssr_mode=False)
+    demo.launch(server_name=host, server_port=port, auth=credentials, css=webui.CSS, theme=theme, show_error=False,
+                footer_links=["api"], ssr_mode=False, blocked_paths=[str(library.home.resolve())],
+                max_file_size=UPLOAD_LIMIT if allow_upload else "1kb",
+                app_kwargs={"middleware": [Middleware(NoRemoteFiles)]})
     return 0
 
 
@@ -222,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("CABLES_PORT", 7860)))
     parser.add_argument("--auth", help="USER:PASS required to use the UI (or $CABLES_AUTH)")
     parser.add_argument("--seeds", help="folder ingested when the store is empty (default: bundled seeds)")
+    parser.add_argument("--allow-upload", action="store_true",
+                        help="let users add cable files from the browser (Library tab); off by default")
     args = parser.parse_args(argv)
-    return serve(args.home, args.model, args.backend, args.host, args.port, args.auth, args.seeds)
+    return serve(args.home, args.model, args.backend, args.host, args.port, args.auth, args.seeds, args.allow_upload)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--auth", help="USER:PASS required to use the UI (or $CABLES_AUTH)")
     p.add_argument("--seeds", help="folder ingested when the store is empty (default: the bundled seeds)")
+    p.add_argument("--allow-upload", action="store_true", help="let users add cable files from the browser")
     return parser
 
 
@@ -288,7 +289,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import app
 
     return app.serve(home=args.home, model=args.model, backend=args.backend, host=args.host, port=args.port,
-                     auth=args.auth, seeds=args.seeds)
+                     auth=args.auth, seeds=args.seeds, allow_upload=args.allow_upload)
 
 
 def _clip(text: str, limit: int) -> str:
