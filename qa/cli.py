@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import textwrap
 import time
@@ -40,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CablesError as error:
         print(f"cables: error: {error}", file=sys.stderr)
         return error.exit_code
+    except sqlite3.DatabaseError as error:  # pages damaged after the store opened (e.g. a truncated file)
+        print(f"cables: error: the store database is damaged ({error}); run `cables doctor` to see what can be "
+              "rebuilt, or restore a backup", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print("cables: interrupted; what was stored so far is kept (run the same command again to continue)",
               file=sys.stderr)
@@ -98,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("questions", metavar="QUESTIONS.jsonl")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--mode", choices=("hybrid", "bm25", "dense", "all"), default="hybrid")
+    p.add_argument("--json", action="store_true")
+
+    p = command("doctor", cmd_doctor, "Check the store (database, vectors, keyword and vector indexes); --repair "
+                                      "rebuilds what can be rebuilt from the stored rows.")
+    p.add_argument("--repair", action="store_true", help="rebuild keyword rows, missing vectors and the vector index")
     p.add_argument("--json", action="store_true")
 
     p = command("serve", cmd_serve, "Serve the web UI (same as python app.py).")
@@ -282,6 +292,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(format_table(results))
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from qa.doctor import doctor
+    from qa.library import default_home
+
+    report = doctor(args.home or default_home(), repair=args.repair, model=args.model, backend=args.backend)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return report.exit_code
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

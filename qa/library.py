@@ -5,6 +5,7 @@ The CLI and the web app only talk to `Library`.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,7 @@ from qa.store import Store
 DEFAULT_HOME = ".cables"
 DB_FILE = "cables.db"
 INDEX_DIR = "index"
+log = logging.getLogger("cables")
 
 
 def default_home() -> Path:
@@ -77,6 +79,7 @@ class Library:
             except IndexFileError as error:
                 if "built with model" in str(error):
                     raise StoreError(str(error)) from error
+                log.warning("cables: %s; rebuilt it from the vectors stored in the database", str(error).split(";")[0])
                 index = None  # damaged cache: rebuilt from the stored vectors below
         else:
             index = None
