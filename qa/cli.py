@@ -41,9 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CablesError as error:
         print(f"cables: error: {error}", file=sys.stderr)
         return error.exit_code
-    except sqlite3.DatabaseError as error:  # pages damaged after the store opened (e.g. a truncated file)
-        print(f"cables: error: the store database is damaged ({error}); run `cables doctor` to see what can be "
-              "rebuilt, or restore a backup", file=sys.stderr)
+    except sqlite3.DatabaseError as error:  # pages damaged after the store opened, or a disk that filled up
+        problem = ("cannot be written (free some space, then run the same command again)" if "full" in str(error)
+                   else "is damaged (run `cables doctor` to see what can be rebuilt, or restore a backup)")
+        print(f"cables: error: the store database {problem}: {error}", file=sys.stderr)
         return 4
     except KeyboardInterrupt:
         print("cables: interrupted; what was stored so far is kept (run the same command again to continue)",

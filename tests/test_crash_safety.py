@@ -141,3 +141,50 @@ def test_a_file_stored_but_not_yet_marked_done_is_not_its_own_duplicate(fake_lib
     stats = fake_library.stats()
     assert (stats["cables"], stats["duplicates"], stats["paragraphs"], stats["vectors"]) == (1, 0, 6, 6)
     assert fake_library.ingest([path]).unchanged_files == 1  # and now the file is marked done
+
+
+def test_full_disk_fails_with_a_clear_message_and_leaves_the_store_usable(seeds_home, shared_corpus, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or 'needs root'}")
+    try:
+        home = disk / "home"
+        home.mkdir()
+        shutil.copy(seeds_home / "cables.db", home)
+        shutil.copytree(seeds_home / "index", home / "index")
+        (home / "models").symlink_to(seeds_home / "models")  # the exported model stays on the big disk
+        seeds_rows = rows(home)
+        pages = tmp_path / "pages"
+        pages.mkdir()
+        for path in sorted(shared_corpus.glob("*.html"), key=lambda p: (p.stat().st_size, p.name))[200:206]:
+            shutil.copy(path, pages)
+        space = os.statvfs(disk)
+        with open(disk / "filler", "wb") as filler:
+            filler.write(b"\0" * (space.f_bavail * space.f_frsize - 100_000))  # leave ~100 kB
+
+        failed = run_cli("ingest", str(pages), "--quiet", home=home)
+        assert failed.returncode == 4, failed.stderr
+        assert failed.stderr.startswith("cables: error: cannot write to the store")
+        assert "free some space" in failed.stderr
+        assert failed.stderr.strip().count("\n") == 0 and "Traceback" not in failed.stderr
+
+        library = Library(home)  # opens and searches while the disk is still full (the index serves from memory)
+        try:
+            assert library.search(QUERIES[0], k=1)[0].citation == "06ALMATY2399 ¶3"
+            findings = {f.check: f for f in check(library).findings}
+            assert findings["database"].ok and findings["vectors"].ok and findings["keywords"].ok
+            stored = library.stats()["cables"]
+        finally:
+            library.close()
+        assert 5 <= stored < 11
+        assert [r for r in rows(home) if r[0] in {s[0] for s in seeds_rows}] == seeds_rows
+
+        (disk / "filler").unlink()
+        resumed = run_cli("ingest", str(pages), "--quiet", home=home, check=True)
+        assert f"{11 - stored} cables added" in resumed.stdout
+        assert assert_consistent(home, "after the disk was freed")["cables"] == 11
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
