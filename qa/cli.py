@@ -190,12 +190,17 @@ def _search_batch(library, args: argparse.Namespace) -> int:
             item = json.loads(line)
             question = item["question"]
             filters = Filters.from_dict(item.get("filters"))
+            hits = library.search(question, k=args.k, filters=filters, mode=args.mode)
+        except QueryError as error:
+            raise QueryError(f"{path}: line {number}: {error}") from error
         except (ValueError, KeyError, TypeError) as error:
             raise QueryError(f"{path}: line {number}: expected {{\"question\": ..., \"filters\": {{...}}}} "
                              f"({error})") from error
-        hits = library.search(question, k=args.k, filters=filters, mode=args.mode)
-        print(json.dumps({"question": question, "filters": filters.to_dict(), "hits": [h.to_json() for h in hits]},
-                         ensure_ascii=False), flush=True)
+        line = json.dumps({"question": question, "filters": filters.to_dict(), "hits": [h.to_json() for h in hits]},
+                          ensure_ascii=False)
+        # U+2028/U+2029/U+0085 are valid inside JSON strings but split lines for many readers: keep one per line
+        print(line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085"),
+              flush=True)
     return 0
 
 
