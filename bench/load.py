@@ -71,11 +71,15 @@ def start_app(home: Path, port: int, log_path: Path) -> subprocess.Popen:
     raise SystemExit("the app did not start within 300 s")
 
 
-def expected_paragraphs(paths: list[str]) -> dict[str, int]:
-    """Cable id -> paragraph count for the files an ingest will add (parsed here, the same way ingest does)."""
+def expected_paragraphs(paths: list[str], home: Path) -> dict[str, int]:
+    """Cable id -> paragraph count for the cables an ingest will add (parsed here, the same way ingest does).
+
+    Cables the store already holds are left out: a stored copy may rightly differ from the one being ingested.
+    """
     from qa.formats import read_cables
     from qa.ingest import IngestReport, iter_files, read_file
     from qa.records import Cable
+    from qa.store import Store
 
     counts: dict[str, int] = {}
     for path in iter_files(paths, IngestReport()):
@@ -83,7 +87,12 @@ def expected_paragraphs(paths: list[str]) -> dict[str, int]:
         for item in read_cables(text, str(path)):
             if isinstance(item, Cable) and item.paragraphs:
                 counts[item.id] = len(item.paragraphs)
-    return counts
+    store = Store(home / "cables.db", readonly=True)
+    try:
+        stored = {cable_id for cable_id in counts if store.existing_ids([cable_id])}
+    finally:
+        store.close()
+    return {cable_id: n for cable_id, n in counts.items() if cable_id not in stored}
 
 
 def client_loop(url: str, stop: threading.Event, tally: Tally, ask_every: int, watch: dict[str, int], seed: int
@@ -142,7 +151,7 @@ def run(home: Path, clients: int, seconds: float, ingest: list[str], ask_every: 
     app = start_app(home, port, log_path)
     url = f"http://127.0.0.1:{port}/"
     tally = Tally()
-    watch = expected_paragraphs(ingest) if ingest else {}
+    watch = expected_paragraphs(ingest, home) if ingest else {}
     ingest_process = None
     ingest_rc = None
     try:
