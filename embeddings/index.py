@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -103,11 +104,20 @@ class VectorIndex:
         folder.mkdir(parents=True, exist_ok=True)
         tmp_index = folder / (INDEX_FILE + ".tmp")
         tmp_manifest = folder / (MANIFEST_FILE + ".tmp")
-        faiss.write_index(self._index, str(tmp_index))
-        tmp_manifest.write_text(json.dumps(asdict(self.manifest), indent=2))
-        for tmp in (tmp_index, tmp_manifest):
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
+        try:
+            faiss.write_index(self._index, str(tmp_index))
+            tmp_manifest.write_text(json.dumps(asdict(self.manifest), indent=2))
+            for tmp in (tmp_index, tmp_manifest):
+                with open(tmp, "rb") as handle:
+                    os.fsync(handle.fileno())
+        except (OSError, RuntimeError) as error:  # faiss reports a failed write (e.g. a full disk) as RuntimeError
+            for tmp in (tmp_index, tmp_manifest):
+                tmp.unlink(missing_ok=True)
+            if isinstance(error, OSError):
+                raise
+            full = "No space left" in str(error)
+            raise OSError(errno.ENOSPC if full else errno.EIO, os.strerror(errno.ENOSPC if full else errno.EIO)) \
+                from error
         os.replace(tmp_index, folder / INDEX_FILE)
         os.replace(tmp_manifest, folder / MANIFEST_FILE)
 

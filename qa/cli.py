@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import textwrap
 import time
@@ -40,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CablesError as error:
         print(f"cables: error: {error}", file=sys.stderr)
         return error.exit_code
+    except sqlite3.DatabaseError as error:  # pages damaged after the store opened, or a disk that filled up
+        problem = ("cannot be written (free some space, then run the same command again)" if "full" in str(error)
+                   else "is damaged (run `cables doctor` to see what can be rebuilt, or restore a backup)")
+        print(f"cables: error: the store database {problem}: {error}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print("cables: interrupted; what was stored so far is kept (run the same command again to continue)",
               file=sys.stderr)
@@ -98,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("questions", metavar="QUESTIONS.jsonl")
     p.add_argument("-k", "--k", type=int, default=10, help="ranks looked at (default 10)")
     p.add_argument("--mode", choices=("hybrid", "bm25", "dense", "all"), default="hybrid")
+    p.add_argument("--json", action="store_true")
+
+    p = command("doctor", cmd_doctor, "Check the store (database, vectors, keyword and vector indexes); --repair "
+                                      "rebuilds what can be rebuilt from the stored rows.")
+    p.add_argument("--repair", action="store_true", help="rebuild keyword rows, missing vectors and the vector index")
     p.add_argument("--json", action="store_true")
 
     p = command("serve", cmd_serve, "Serve the web UI (same as python app.py).")
@@ -180,12 +191,17 @@ def _search_batch(library, args: argparse.Namespace) -> int:
             item = json.loads(line)
             question = item["question"]
             filters = Filters.from_dict(item.get("filters"))
+            hits = library.search(question, k=args.k, filters=filters, mode=args.mode)
+        except QueryError as error:
+            raise QueryError(f"{path}: line {number}: {error}") from error
         except (ValueError, KeyError, TypeError) as error:
             raise QueryError(f"{path}: line {number}: expected {{\"question\": ..., \"filters\": {{...}}}} "
                              f"({error})") from error
-        hits = library.search(question, k=args.k, filters=filters, mode=args.mode)
-        print(json.dumps({"question": question, "filters": filters.to_dict(), "hits": [h.to_json() for h in hits]},
-                         ensure_ascii=False), flush=True)
+        line = json.dumps({"question": question, "filters": filters.to_dict(), "hits": [h.to_json() for h in hits]},
+                          ensure_ascii=False)
+        # U+2028/U+2029/U+0085 are valid inside JSON strings but split lines for many readers: keep one per line
+        print(line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085"),
+              flush=True)
     return 0
 
 
@@ -283,6 +299,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(format_table(results))
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from qa.doctor import doctor
+    from qa.library import default_home
+
+    report = doctor(args.home or default_home(), repair=args.repair, model=args.model, backend=args.backend)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return report.exit_code
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

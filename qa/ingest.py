@@ -175,9 +175,12 @@ class Ingester:
         copy = self.store.find_copy(cable)
         completeness = cable.completeness()
         source = cable.source or "?"
+        if copy and completeness <= copy[1] and self.store.kept_from(copy[0], source):
+            return  # this very file was stored by a run killed before it could mark the file done
         if copy and completeness <= copy[1]:
             self.store.record_provenance(copy[0], source, completeness, kept=False)
-            self.report.duplicates.append(f"{cable.id} from {source}: a more complete copy is already stored")
+            kept = "a more complete copy" if completeness < copy[1] else "an equally complete copy (kept; first wins)"
+            self.report.duplicates.append(f"{cable.id} from {source}: {kept} is already stored")
             return
         if copy:
             self.report.duplicates.append(f"{copy[0]}: replaced by the more complete copy from {source}")

@@ -5,7 +5,9 @@ The CLI and the web app only talk to `Library`.
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,6 +23,7 @@ from qa.store import Store
 DEFAULT_HOME = ".cables"
 DB_FILE = "cables.db"
 INDEX_DIR = "index"
+log = logging.getLogger("cables")
 
 
 def default_home() -> Path:
@@ -77,12 +80,16 @@ class Library:
             except IndexFileError as error:
                 if "built with model" in str(error):
                     raise StoreError(str(error)) from error
+                log.warning("cables: %s; rebuilt it from the vectors stored in the database", str(error).split(";")[0])
                 index = None  # damaged cache: rebuilt from the stored vectors below
         else:
             index = None
         if index is None:
             index = VectorIndex(model or self.embedder.name, self._dim())
-        self._sync(index, save=index is not None)
+        try:
+            self._sync(index, save=index is not None)
+        except StoreError as error:  # e.g. a full disk: the synced index still serves from memory
+            log.warning("cables: %s", error)
         return index
 
     def _dim(self) -> int:
@@ -122,7 +129,12 @@ class Library:
                                  f"{embedder.name!r}; use --model {stored_model} or another --home")
             if not stored_model:
                 self.store.set_meta("model", embedder.name)
-            report = Ingester(self.store, embedder, on_progress, home=self.home).run(paths)
+            try:
+                report = Ingester(self.store, embedder, on_progress, home=self.home).run(paths)
+            except sqlite3.OperationalError as error:  # the cable being written was rolled back; the rest is intact
+                raise StoreError(f"cannot write to the store {self.home} ({error}); every cable stored before is "
+                                 "intact: free some space (or use another --home) and run the same command "
+                                 "again") from error
             if self._index is None:
                 self._index = self._load_index()  # loads and syncs with the new rows
             else:

@@ -137,6 +137,11 @@ class Store:
         candidates = [r for r in rows if r[0] == serial or cable.id == serial]
         return (candidates[0][0], candidates[0][1]) if len(candidates) == 1 else None
 
+    def kept_from(self, cable_id: str, source: str) -> bool:
+        """Whether the stored copy of this cable was read from `source` (re-reading it is not a duplicate)."""
+        return self.db.execute("SELECT 1 FROM provenance WHERE cable_id=? AND source=? AND kept=1",
+                               (cable_id, source)).fetchone() is not None
+
     def record_provenance(self, cable_id: str, source: str, completeness: int, kept: bool) -> None:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO provenance VALUES (?, ?, ?, ?, ?)",

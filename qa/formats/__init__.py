@@ -41,6 +41,9 @@ def read_cables(text: str, source: str | None = None) -> Iterator[Cable | ParseE
     if fmt == "csv":
         yield from dumps.read_csv_dump(text, source)
         return
+    if len(text) > dumps.MAX_CABLE_CHARS:
+        yield dumps.too_large(len(text), str(source))
+        return
     reader = {
         "cablegate-html": pages.read_cablegate_html,
         "html": pages.read_generic_html,

@@ -14,6 +14,13 @@ from qa.formats.telegram import PageMeta, parse_created, parse_telegram
 from qa.records import Cable, Paragraph
 
 CSV_COLUMNS = 8  # id, created, reference id, origin, classification, references, header, body
+MAX_CABLE_CHARS = 2_000_000  # one cable's text; the longest real cables are about 0.1 MB
+
+
+def too_large(size: int, where: str) -> ParseError:
+    """The error for a text too big to be one cable (parsing it would only make thousands of junk paragraphs)."""
+    return ParseError(f"{where}: {size / 1e6:.1f} MB of text is too large for one cable (limit "
+                      f"{MAX_CABLE_CHARS / 1e6:.0f} MB); split it into one cable per file, row or line")
 
 
 def read_csv_dump(text: str, source: str | None) -> Iterator[Cable | ParseError]:
@@ -37,6 +44,9 @@ def read_csv_dump(text: str, source: str | None) -> Iterator[Cable | ParseError]
                              f"origin, classification, references, header, body), found {len(row)}")
             continue
         _, created, ref_id, origin, classification, refs, header, body = row
+        if len(header) + len(body) > MAX_CABLE_CHARS:
+            yield too_large(len(header) + len(body), f"{source}: row {row_number}")
+            continue
         meta = PageMeta(id=ref_id.strip() or None, created=parse_created(created), origin=origin.strip() or None,
                         classification=classification.strip() or None,
                         references=[r.strip() for r in refs.replace(";", ",").split(",") if r.strip()])
@@ -50,6 +60,9 @@ def read_jsonl(text: str, source: str | None) -> Iterator[Cable | ParseError]:
     """Yield a Cable per line of a `cables export` file."""
     for line_number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
+            continue
+        if len(line) > MAX_CABLE_CHARS:
+            yield too_large(len(line), f"{source}: line {line_number}")
             continue
         try:
             yield cable_from_json(json.loads(line), f"{source}#line{line_number}")

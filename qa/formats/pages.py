@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 
+from qa.errors import ParseError
 from qa.formats.telegram import PageMeta, parse_created, parse_telegram
 from qa.records import Cable
 
@@ -78,8 +79,18 @@ def read_markdown_telegram(text: str, source: str | None) -> Cable:
     return parse_telegram("\n".join(lines), PageMeta(), source)
 
 
+def check_not_cut(text: str, source: str | None, pre: bool = False) -> None:
+    """A page cut off mid-tag (or, with `pre`, before its cable text's closing </pre>) is refused, not guessed at."""
+    tail = re.search(r"<[^<>]*$", text)
+    if tail or (pre and text.count("</pre>") < text.count("<pre>")):
+        where = f"ends inside an HTML tag ({tail.group(0)[:30]!r})" if tail else "has no closing </pre>"
+        raise ParseError(f"{source}: the page is cut off (it {where}), so the cable may be incomplete; nothing was "
+                         "stored from it: save the whole page again")
+
+
 def read_cablegate_html(text: str, source: str | None) -> Cable:
     """Format 6: the original Cablegate page: a metadata table and the cable in the last <pre>."""
+    check_not_cut(text, source, pre=True)
     meta = PageMeta()
     table = re.search(r"<table class=['\"]cable['\"]>(.*?)</table>", text, re.DOTALL)
     if table:
@@ -96,6 +107,7 @@ def read_cablegate_html(text: str, source: str | None) -> Cable:
 
 def read_generic_html(text: str, source: str | None) -> Cable:
     """Any other HTML copy: drop scripts and tags, keep line structure, then read it as text."""
+    check_not_cut(text, source)
     return read_markdown_telegram(_html_to_text(text, block_breaks=True), source)
 
 

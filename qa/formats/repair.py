@@ -105,7 +105,7 @@ def join_lines(lines: list[str], words: Counter[str]) -> str:
 
 def _split_word(text: str, line: str, words: Counter[str]) -> bool:
     """'elec' + 'tion' -> 'election' when the joined word occurs elsewhere and neither fragment does."""
-    left = re.search(r"([A-Za-z]+)$", text)
+    left = re.search(r"([A-Za-z]+)$", text[-100:])  # the tail only: searching all of `text` is quadratic
     right = re.match(r"([a-z]+)", line)
     if not left or not right:
         return False
