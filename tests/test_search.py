@@ -73,8 +73,10 @@ def test_glossary_expands_abbreviations():
 
 
 def test_fts_syntax_in_queries_is_inert(library):
-    for query in ['"unbalanced', "NEAR(", "OR AND NOT", "*", "x' OR 1=1 --", "detainees)"]:
+    for query in ['"unbalanced', "NEAR(", "OR AND NOT", "* detainees", "x' OR 1=1 --", "detainees)"]:
         library.search(query, k=5)  # no exception, no injection
+    with pytest.raises(QueryError, match="no words"):
+        library.search("*")
     with pytest.raises(QueryError):
         library.search("   \x00\x07  ")
     with pytest.raises(QueryError):
