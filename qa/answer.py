@@ -41,10 +41,12 @@ def is_statement(sentence: str) -> bool:
     return len(content_words(sentence)) >= 3 and not BOOKKEEPING_RE.match(sentence)
 
 
-def answer(searcher: Searcher, question: str, filters: Filters, history: Sequence[str] = ()) -> Answer:
+def answer(searcher: Searcher, question: str, filters: Filters, history: Sequence[str] = (),
+           viewing: str | None = None) -> Answer:
+    """An extractive answer; `viewing` is the cable the user has open (for 'reftel A')."""
     question = clean_query(question)
     query = retrieval_query(question, history)
-    ranked = searcher.rank(query, k=RETRIEVE, filters=filters)
+    ranked = searcher.rank(query, k=RETRIEVE, filters=filters, viewing=viewing)
     if not ranked:
         message = NO_MATCH.format(filters=filters.describe()) if not filters.empty else NO_ANSWER
         return Answer(question, False, (), (), message)
@@ -57,7 +59,7 @@ def answer(searcher: Searcher, question: str, filters: Filters, history: Sequenc
     vectors = searcher.embedder.embed([query] + [f"{h.subject or ''}. {s}" for _, h, s in candidates])
     similarity = vectors[1:] @ vectors[0]
     terms = set(content_words(query))
-    top = ranked[0].score or 1.0
+    top = max(ranked[0].score, 1e-9)  # fused scores are relative (standardised), so rank by share of the best
     scores = []
     for (rank, _hit, sentence), sim in zip(candidates, similarity, strict=True):
         overlap = len(terms & set(content_words(sentence))) / max(len(terms), 1)

@@ -127,6 +127,8 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD")
     p.add_argument("--tag", help="TAGS code, e.g. PREL")
     p.add_argument("--classification", help="e.g. SECRET, CONFIDENTIAL")
+    p.add_argument("--viewing", metavar="CABLE_ID", help="the cable you are reading: 'reftel A' / 'ref B' in the "
+                   "question then mean its references")
 
 
 def _filters(args: argparse.Namespace) -> Filters:
@@ -163,7 +165,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not args.question:
         raise QueryError("give a QUESTION (or --batch FILE.jsonl)")
     filters = _filters(args)
-    hits = library.search(args.question, k=args.k, filters=filters, mode=args.mode)
+    hits = library.search(args.question, k=args.k, filters=filters, mode=args.mode, viewing=args.viewing)
     if args.json:
         print(json.dumps({"question": args.question, "filters": filters.to_dict(),
                           "hits": [h.to_json() for h in hits]}, indent=2, ensure_ascii=False))
@@ -207,7 +209,7 @@ def _search_batch(library, args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     library = _library(args)
-    answer = library.ask(args.question, filters=_filters(args))
+    answer = library.ask(args.question, filters=_filters(args), viewing=args.viewing)
     if args.json:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
         return 0

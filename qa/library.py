@@ -146,13 +146,15 @@ class Library:
 
         return Searcher(self.store, self.index, self.embedder)
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Hit]:
-        return self.searcher().search(query, k=k, filters=filters, mode=mode)
+    def search(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid",
+               viewing: str | None = None) -> list[Hit]:
+        return self.searcher().search(query, k=k, filters=filters, mode=mode, viewing=viewing)
 
-    def ask(self, question: str, filters: Filters | None = None, history: Sequence[str] = ()) -> Answer:
+    def ask(self, question: str, filters: Filters | None = None, history: Sequence[str] = (),
+            viewing: str | None = None) -> Answer:
         from qa.answer import answer
 
-        return answer(self.searcher(), question, filters or Filters(), history)
+        return answer(self.searcher(), question, filters or Filters(), history, viewing=viewing)
 
     def cable(self, cable_id: str) -> Cable | None:
         return self.store.cable(cable_id.strip().upper())

@@ -20,6 +20,7 @@ Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
 MAX_K = 1000
 CABLE_REF_RE = re.compile(r"\b\d{2}\s?[A-Z]{3,}(?:\s[A-Z]{3,})?\s?\d{1,6}\b|\b[A-Z]{3,}\s\d{2,6}\b")
+REFTEL_RE = re.compile(r"\b(?:[Rr][Ee][Ff](?:[Tt][Ee][Ll])?[Ss]?)\b\.?(?:\s*\(?([A-Z])\)?(?![\w']))?")
 GIST_RE = re.compile(r"\b(gist|summar\w*|overview|main points?|in short|in brief|key points?|bottom line|overall)\b",
                      re.IGNORECASE)
 
@@ -58,12 +59,17 @@ class Searcher:
         self.embedder = embedder
         self.settings = settings or SearchSettings()
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Hit]:
-        ranked = self.rank(query, k, filters, mode)
+    def search(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid",
+               viewing: str | None = None) -> list[Hit]:
+        ranked = self.rank(query, k, filters, mode, viewing)
         return self.hits(ranked)
 
-    def rank(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> list[Ranked]:
-        """The fused ranking (best first) of at most k paragraphs."""
+    def rank(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid",
+             viewing: str | None = None) -> list[Ranked]:
+        """The fused ranking (best first) of at most k paragraphs.
+
+        `viewing` is the cable the user has open: "reftel A" / "ref B" in the query then name its references.
+        """
         filters = filters or Filters()
         query = clean_query(query)
         if not query:
@@ -88,9 +94,9 @@ class Searcher:
         else:
             fused = [Ranked(pid, score, score if mode == "dense" else None, score if mode == "bm25" else None)
                      for pid, score in (dense or keyword)]
-        named = self._named_cables(query, filters)
+        named = self._named_cables(query, filters, viewing)
         if named:
-            bare = not content_words(CABLE_REF_RE.sub(" ", query))
+            bare = not content_words(REFTEL_RE.sub(" ", CABLE_REF_RE.sub(" ", query)))
             fused = _promote([] if bare else fused, named)
         return fused[:k]
 
@@ -165,10 +171,15 @@ class Searcher:
                      else r for r in fused]
         return sorted(reweighed, key=lambda r: -r.score)
 
-    def _named_cables(self, query: str, filters: Filters) -> list[int]:
-        """Paragraph ids of cables the query names by id ('05ALMATY342', 'PARIS 8729')."""
+    def _named_cables(self, query: str, filters: Filters, viewing: str | None = None) -> list[int]:
+        """Paragraph ids of cables the query names: by id ('05ALMATY342', 'PARIS 8729') or as the open cable's
+        reference ('reftel A')."""
         ids: list[int] = []
-        for cable_id in self.store.existing_ids(cable_ids_in(query)):
+        named = cable_ids_in(query)
+        open_cable = self.store.cable(viewing) if viewing else None
+        if open_cable is not None:
+            named = referenced_cables(query, open_cable.references) + named
+        for cable_id in self.store.existing_ids(named):
             ids += self.store.cable_paragraph_ids(cable_id)
         if ids and not filters.empty:
             allowed = set(self.store.filtered_paragraph_ids(filters).tolist())
@@ -178,6 +189,18 @@ class Searcher:
     def hits(self, ranked: list[Ranked]) -> list[Hit]:
         rows = self.store.paragraphs([r.paragraph_id for r in ranked])
         return [to_hit(rows[r.paragraph_id], r.score) for r in ranked if r.paragraph_id in rows]
+
+
+def referenced_cables(query: str, references: tuple[str, ...]) -> list[str]:
+    """The references a query points at: 'reftel A' / 'ref (B)' by letter, a bare 'reftel' means all of them."""
+    found: list[str] = []
+    for match in REFTEL_RE.finditer(query):
+        letter = match.group(1)
+        if letter is None:
+            found += references
+        elif ord(letter) - ord("A") < len(references):
+            found.append(references[ord(letter) - ord("A")])
+    return list(dict.fromkeys(found))
 
 
 def is_gist_question(query: str) -> bool:

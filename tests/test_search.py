@@ -141,3 +141,31 @@ def test_keyword_hit_on_a_paragraph_without_vector_does_not_break_fusion(fake_li
     assert (stats["paragraphs"], stats["vectors"]) == (2, 1)  # the redaction-only paragraph gets no vector
     hits = fake_library.search("zebra migration", k=5)
     assert {h.paragraph for h in hits} == {"1", "2"}
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("what did reftel say", ["ALMATY1854", "ALMATY1838", "STATE92206"]),
+    ("What did reftel A report about the Mazhilis?", ["ALMATY1854"]),
+    ("see ref (B) and REF C", ["ALMATY1838", "STATE92206"]),
+    ("reftel D", []),  # no fourth reference
+    ("the referendum and a reference", []),
+])
+def test_reftel_letters_name_the_open_cables_references(query, expected):
+    from qa.search import referenced_cables
+
+    assert referenced_cables(query, ("ALMATY1854", "ALMATY1838", "STATE92206")) == expected
+
+
+def test_reftel_of_the_cable_in_view_is_found_first(fake_library, tmp_path):
+    (tmp_path / "a.txt").write_text(
+        "CONFIDENTIAL ALMATY 000100\n\nSUBJECT: FIRST REPORT ON GRAIN EXPORTS\n\n"
+        "1. (C) Wheat harvest figures were revised upward by the ministry.\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_text(
+        "CONFIDENTIAL ALMATY 000200\n\nSUBJECT: FOLLOW-UP ON GRAIN\n\nREF: A. ALMATY 100 B. STATE 999\n\n"
+        "1. (C) Per reftel A, the harvest estimate changed again.\n", encoding="utf-8")
+    fake_library.ingest([tmp_path])
+    viewing = fake_library.store.cable("ALMATY200").id
+    hits = fake_library.search("what did reftel A say about exports", k=3, viewing=viewing)
+    assert hits[0].cable_id == fake_library.store.cable("ALMATY100").id
+    without = fake_library.search("what did reftel A say about exports", k=3)
+    assert without[0].cable_id != hits[0].cable_id or without[0].score < hits[0].score
