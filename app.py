@@ -54,6 +54,7 @@ def build(library, allow_upload: bool = False, export_dir: Path | None = None):
     with gr.Blocks(title="cables-qa") as demo:
         head = gr.HTML(header(), elem_id="desk-header")
         turns = gr.State([])
+        viewing = gr.State(None)  # the cable open in the viewer, for "reftel A" in the next question
         with gr.Tabs():
             with gr.Tab("Desk", id="desk"), gr.Row(equal_height=False):
                 with gr.Column(scale=5, min_width=380):
@@ -105,8 +106,8 @@ def build(library, allow_upload: bool = False, export_dir: Path | None = None):
 
         filter_inputs = [origin, date_from, date_to, tag, classification]
 
-        def run_ask(text, messages, conversation, *filters):
-            for step in desk.ask(text, messages, conversation, *filters):
+        def run_ask(text, messages, conversation, open_cable, *filters):
+            for step in desk.ask(text, messages, conversation, *filters, viewing=open_cable):
                 yield tuple(gr.skip() if value is None else value for value in step)
 
         def open_clicked(conversation, event: gr.EventData):
@@ -114,10 +115,10 @@ def build(library, allow_upload: bool = False, export_dir: Path | None = None):
 
         open_clicked.__annotations__["event"] = gr.EventData  # resolved here: gradio is imported locally
 
-        ask_outputs = [chat, question, turns, evidence, viewer, timeline, export]
+        ask_outputs = [chat, question, turns, evidence, viewer, timeline, export, viewing]
         for trigger in (ask.click, question.submit):
-            trigger(run_ask, [question, chat, turns, *filter_inputs], ask_outputs, api_name=False)
-        evidence.click(open_clicked, [turns], viewer, api_name=False)
+            trigger(run_ask, [question, chat, turns, viewing, *filter_inputs], ask_outputs, api_name=False)
+        evidence.click(open_clicked, [turns], [viewer, viewing], api_name=False)
         for component in filter_inputs:
             component.change(desk.filter_note, filter_inputs, active, api_name=False)
         clear.click(lambda: ("", "", "", "", ""), None, filter_inputs, api_name=False)

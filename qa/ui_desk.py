@@ -45,11 +45,12 @@ class Reply:
     viewer: str | None = None
     timeline: str | None = None
     export: str | None = None
+    viewing: str | None = None  # id of the cable the viewer now shows ("reftel A" in the next question means its)
 
     def values(self) -> tuple:
         """A snapshot: later steps change the lists, never what an earlier step handed out."""
         return (list(self.messages), self.question, list(self.turns), self.evidence, self.viewer, self.timeline,
-                self.export)
+                self.export, self.viewing)
 
 
 class Desk:
@@ -82,8 +83,11 @@ class Desk:
     # ---- asking --------------------------------------------------------------------------------------------
     def ask(self, question: str, messages: list | None, turns: list | None, origin: str | None = None,
             date_from: str | None = None, date_to: str | None = None, tag: str | None = None,
-            classification: str | None = None) -> Iterator[tuple]:
-        """Answer one question, streaming: the question and a 'searching' line first, then statement by statement."""
+            classification: str | None = None, viewing: str | None = None) -> Iterator[tuple]:
+        """Answer one question, streaming: the question and a 'searching' line first, then statement by statement.
+
+        `viewing` is the cable open in the viewer: "reftel A" in the question means its first reference.
+        """
         messages = list(messages or [])
         turns = list(turns or [])
         question = (question or "").strip()
@@ -101,7 +105,7 @@ class Desk:
         messages.append({"role": "assistant", "content": "_Searching the cables…_"})
         yield Reply(messages, "", turns, webui.evidence_html(None, "Searching…")).values()
         answer, hits, message, described = self._answer(question, turns, origin, date_from, date_to, tag,
-                                                        classification)
+                                                        classification, viewing=viewing)
         turns.append(Turn(question, answer, message, described))
         export = str(write_export(turns, self.export_dir))
         suffix = f"\n\n_Filters: {webui.md_text(described)}_" if described != "none" else ""
@@ -114,14 +118,16 @@ class Desk:
             return
         evidence = webui.evidence_html(answer)
         viewer = self.open_citation(answer.hits[0].citation, turns)
+        opened = answer.hits[0].cable_id
         for shown in range(1, len(answer.statements)):
             messages[-1] = {"role": "assistant", "content": webui.answer_markdown(answer, statements=shown)}
             yield Reply(messages, "", turns, evidence, viewer, timeline).values()
             time.sleep(STREAM_PAUSE_S)
         messages[-1] = {"role": "assistant", "content": webui.answer_markdown(answer) + suffix}
-        yield Reply(messages, "", turns, evidence, viewer, timeline, export).values()
+        yield Reply(messages, "", turns, evidence, viewer, timeline, export, opened).values()
 
-    def _answer(self, question: str, turns: Sequence[Turn], *filter_values: str | None) -> tuple:
+    def _answer(self, question: str, turns: Sequence[Turn], *filter_values: str | None,
+                viewing: str | None = None) -> tuple:
         """(answer or None, top results for the timeline, message when there is no answer, filters described)."""
         from qa.answer import retrieval_query
 
@@ -133,7 +139,7 @@ class Desk:
                 if self.library.is_empty():
                     return None, [], EMPTY_STORE, described
                 history = [t.question for t in turns]
-                answer = self.library.ask(question, filters=filters, history=history)
+                answer = self.library.ask(question, filters=filters, history=history, viewing=viewing)
                 hits = self.library.search(retrieval_query(question, history), k=TIMELINE_RESULTS, filters=filters)
             return answer, hits, "", described
         except CablesError as error:
@@ -165,9 +171,13 @@ class Desk:
             cited.add(focus)
         return webui.cable_html(cable, cited, stored, focus=focus or None, quoted=quoted)
 
-    def open_event(self, data: dict | None, turns: Sequence[Turn] | None) -> str:
-        """Handler for the page script's click event ({'citation': ...})."""
-        return self.open_citation((data or {}).get("citation"), turns)
+    def open_event(self, data: dict | None, turns: Sequence[Turn] | None) -> tuple[str, str | None]:
+        """Handler for the page script's click event ({'citation': ...}): (viewer HTML, id of the cable shown)."""
+        citation = (data or {}).get("citation") or ""
+        cable_id = citation.strip().partition(" ¶")[0].upper() or None
+        with self.lock:
+            cable = self.library.cable(cable_id) if cable_id else None
+        return self.open_citation(citation, turns), (cable.id if cable else None)
 
     def _stored_references(self, cable: Cable) -> dict[str, str]:
         found = {}

@@ -38,7 +38,7 @@ def test_answer_streams_statement_by_statement_then_panels_and_export(desk, monk
     monkeypatch.setattr("qa.ui_desk.STREAM_PAUSE_S", 0)
     steps = _steps(desk, "Why was the Uzbek refugee Shamsudinov detained in Almaty?")
     assert steps[0][0][-1]["content"] == "_Searching the cables…_"
-    final_messages, question_box, turns, evidence, viewer, timeline, export = steps[-1]
+    final_messages, question_box, turns, evidence, viewer, timeline, export, viewing = steps[-1]
     answer = turns[-1].answer
     assert answer.answered and len(steps) == len(answer.statements) + 1
     partial = [s[0][-1]["content"] for s in steps[1:-1]]
@@ -47,6 +47,7 @@ def test_answer_streams_statement_by_statement_then_panels_and_export(desk, monk
     assert "[\\[1\\]](#cite=" in final_messages[-1]["content"] and question_box == ""
     assert evidence.count("class='evidence-card'") == len(answer.hits)
     assert "class='para cited focus'" in viewer and "class='year-bar'" in timeline
+    assert viewing == answer.hits[0].cable_id  # the next question's "reftel A" refers to this cable
     text = Path(export).read_text(encoding="utf-8")
     assert f"[{answer.hits[0].citation}]" in text and "Shamsudinov" in text
 
@@ -56,8 +57,8 @@ def test_follow_up_uses_the_conversation(desk, monkeypatch):
     first = _steps(desk, "Why was the Uzbek refugee Shamsudinov detained in Almaty?")[-1]
     seen = []
     original = desk.library.ask
-    monkeypatch.setattr(desk.library, "ask", lambda q, filters, history: seen.append(history) or original(
-        q, filters=filters, history=history))
+    monkeypatch.setattr(desk.library, "ask", lambda q, filters, history, viewing=None: seen.append(history) or original(
+        q, filters=filters, history=history, viewing=viewing))
     _steps(desk, "What happened to him next?", turns=first[2])
     assert seen == [["Why was the Uzbek refugee Shamsudinov detained in Almaty?"]]
 
@@ -100,9 +101,9 @@ def test_viewer_links_stored_references_and_marks_quotes(desk):
     assert "is not in the store" in desk.open_citation("99NOWHERE1 ¶1")
     turns = [Turn("q", Answer("q", True, (Statement("Quoted sentence here.", "06ALMATY2399 ¶3"),),
                                  (_hit("06ALMATY2399 ¶3", None, None),)))]
-    whole = desk.open_event({"citation": "06ALMATY2399"}, turns)
-    assert "class='para cited'" in whole and "focus" not in whole
-    assert desk.open_event({}, turns) == webui.cable_html(None)
+    whole, viewing = desk.open_event({"citation": "06ALMATY2399"}, turns)
+    assert "class='para cited'" in whole and "focus" not in whole and viewing == "06ALMATY2399"
+    assert desk.open_event({}, turns) == (webui.cable_html(None), None)
 
 
 class EmptyProgress:
@@ -179,3 +180,12 @@ def test_guard_refuses_remote_file_routes():
     asyncio.run(guard({"type": "http", "path": "/gradio_api/file=https://x.org/"}, None, send))
     asyncio.run(guard({"type": "http", "path": "/gradio_api/info"}, None, send))
     assert sent[0]["status"] == 403 and passed == ["/gradio_api/info"]
+
+
+def test_reftel_in_a_question_means_the_open_cables_reference(desk, monkeypatch):
+    monkeypatch.setattr("qa.ui_desk.STREAM_PAUSE_S", 0)
+    asked = []
+    real_ask = desk.library.ask
+    monkeypatch.setattr(desk.library, "ask", lambda *a, **kw: asked.append(kw.get("viewing")) or real_ask(*a, **kw))
+    list(desk.ask("what did reftel A say?", [], [], viewing="TESTPOST666"))
+    assert asked == ["TESTPOST666"]
