@@ -23,7 +23,7 @@ from qa.errors import ClusterError, EngineUnavailable, StoreError
 from qa.ingest import Ingester, IngestReport, Progress, iter_files
 
 INSTALL_HINT = "the ray engine needs Ray: pip install '.[ray]' (from the cables-qa folder) or pip install 'ray[data]'"
-FILES_PER_BLOCK = 16  # files per parsing task
+FILES_PER_BLOCK = 8  # files per parsing task at most; each block is one task for one embedding actor
 CPU_EMBED_BATCH = 16  # cable rows per call to a CPU embedding actor (~150 paragraphs)
 GPU_EMBED_BATCH = 128  # a GPU wants bigger batches
 
@@ -52,11 +52,12 @@ def require_ray():
 
 def ingest_on_ray(library, paths: Iterable[str | os.PathLike], address: str | None = None,
                   gpus_per_actor: float | None = None, actors: int | None = None,
-                  on_progress: Progress | None = None) -> ClusterRun:
+                  on_progress: Progress | None = None, embed_batch: int | None = None) -> ClusterRun:
     """Ingest `paths` into `library` using the Ray cluster at `address` (None: $RAY_ADDRESS or a local one).
 
     `gpus_per_actor`: None uses one GPU per actor when the cluster has GPUs, else CPU actors; `actors`: pool size
-    (default: as many as the cluster's GPUs or CPUs hold). Incremental and idempotent like the local engine.
+    (default: as many as the cluster's GPUs or CPUs hold); `embed_batch`: cables per actor call. Incremental and
+    idempotent like the local engine.
     """
     ray = require_ray()
     start = time.monotonic()
@@ -76,7 +77,7 @@ def ingest_on_ray(library, paths: Iterable[str | os.PathLike], address: str | No
             if files:
                 connected_here = _connect(ray, address)
                 pool = _pool_size(ray, gpus_per_actor, actors)
-                rows = _stream_rows(ray, library, files, pool, embedder.name)
+                rows = _stream_rows(ray, library, files, pool, embedder.name, embed_batch)
                 for file_rows in _files_in_order(rows, len(files)):
                     nodes.update(r["node"] for r in file_rows if r["kind"] == CABLE and r["vectors"])
                     ingester.ingest_rows(file_rows)
@@ -104,9 +105,10 @@ def _connect(ray, address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
-    local = not (address or os.environ.get("RAY_ADDRESS"))
-    # a Ray started here serves only this machine: loopback, no dashboard
-    kwargs = {"include_dashboard": False, "_node_ip_address": "127.0.0.1"} if local else {}
+    if not (address or os.environ.get("RAY_ADDRESS")):
+        # a Ray of its own for this run ("local": never joins a cluster left over from an earlier `ray start`)
+        address = "local"
+    kwargs = {"include_dashboard": False} if address == "local" else {}
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as error:
@@ -130,7 +132,8 @@ def _pool_size(ray, gpus_per_actor: float | None, actors: int | None) -> tuple[i
     return max(1, actors or fits), float(gpus_per_actor)
 
 
-def _stream_rows(ray, library, files: Sequence[Path], pool: tuple[int, float], model: str) -> Iterator[dict]:
+def _stream_rows(ray, library, files: Sequence[Path], pool: tuple[int, float], model: str,
+                 embed_batch: int | None) -> Iterator[dict]:
     """Rows from the cluster, parsed and embedded; the order may be any (the driver puts them back in order)."""
     import ray.data
 
@@ -142,16 +145,17 @@ def _stream_rows(ray, library, files: Sequence[Path], pool: tuple[int, float], m
     seen = ray.put(frozenset(r[0] for r in library.store.db.execute("SELECT sha256 FROM files")))
     stored = ray.put(dict(library.store.db.execute("SELECT id, completeness FROM cables").fetchall()))
     items = [{"seq": seq, "path": str(path), "read_path": os.path.abspath(path)} for seq, path in enumerate(files)]
-    dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / FILES_PER_BLOCK)))
+    blocks = min(len(items), max(math.ceil(len(items) / FILES_PER_BLOCK), 4 * actors))  # work for every actor
+    dataset = ray.data.from_items(items, override_num_blocks=blocks)
     # parsing is light next to embedding: tasks take no CPU slot, so a pool that fills every CPU cannot starve them
     dataset = dataset.map_batches(parse_files, fn_kwargs={"seen_files": seen, "stored": stored}, batch_size=None,
-                                  num_cpus=0, compute=ray.data.TaskPoolStrategy(size=max(2, _node_count(ray) * 2)))
+                                  num_cpus=0, compute=ray.data.TaskPoolStrategy(size=min(blocks, 2 * _node_count(ray))))
     threads = None if gpus else 1
     dataset = dataset.map_batches(
         EmbedActor, fn_constructor_kwargs={"model": model, "backend": library.backend,
                                            "cache_dir": str(library.home / "models"), "threads": threads},
-        batch_size=GPU_EMBED_BATCH if gpus else CPU_EMBED_BATCH, num_cpus=1, num_gpus=gpus or None,
-        compute=ray.data.ActorPoolStrategy(size=actors))
+        batch_size=embed_batch or (GPU_EMBED_BATCH if gpus else CPU_EMBED_BATCH), num_cpus=1, num_gpus=gpus or None,
+        compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2))
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
         for i in range(len(batch["seq"])):
             yield {name: batch[name][i] for name in batch}
