@@ -3,9 +3,9 @@
 Run inside a fresh network namespace (`in_loopback_namespace`): there Ray, which otherwise advertises the
 machine's outside address, can only use 127.0.0.1, so the whole cluster talks over loopback.
 
-  python tests/ray_cluster.py local HOME PATH        ray.init(num_cpus=2), then ingest PATH into HOME
-  python tests/ray_cluster.py two-nodes HOME_A HOME_B PATH
-      head + worker node (`ray start`, one CPU each); ingest PATH into HOME_A (twice); then into HOME_B, killing the
+  python tests/ray_cluster.py local HOME PATH...     ray.init(num_cpus=2), then ingest PATHs into HOME
+  python tests/ray_cluster.py two-nodes HOME_A HOME_B PATH...
+      head + worker node (`ray start`, one CPU each); ingest PATHs into HOME_A (twice); then into HOME_B, killing the
       worker node once the first cable is stored, and re-running the ingest when the job failed
 """
 
@@ -44,14 +44,14 @@ def loopback_namespace_problem() -> str | None:
     return None
 
 
-def ingest(home: str, path: str, **options) -> dict:
+def ingest(home: str, paths: list[str], **options) -> dict:
     from qa.distributed import ingest_on_ray
     from qa.errors import ClusterError
     from qa.library import Library
 
     library = Library(home)
     try:
-        run = ingest_on_ray(library, [path], **options)
+        run = ingest_on_ray(library, paths, **options)
         return {"summary": run.report.summary(), "nodes": list(run.nodes), "actors": run.actors, "error": None}
     except ClusterError as error:
         return {"summary": None, "nodes": [], "actors": 0, "error": str(error)}
@@ -59,18 +59,18 @@ def ingest(home: str, path: str, **options) -> dict:
         library.close()
 
 
-def local(home: str, path: str) -> dict:
+def local(home: str, *paths: str) -> dict:
     import ray
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20,
              logging_level="WARNING", log_to_driver=False)
     try:
-        return ingest(home, path)
+        return ingest(home, list(paths))
     finally:
         ray.shutdown()
 
 
-def two_nodes(home_a: str, home_b: str, path: str) -> dict:
+def two_nodes(home_a: str, home_b: str, *paths: str) -> dict:
     import ray
 
     ray_bin = str(Path(sys.executable).with_name("ray"))
@@ -88,8 +88,8 @@ def two_nodes(home_a: str, home_b: str, path: str) -> dict:
                             Path(temp) / "worker.log"))
         alive = _wait_nodes(ray, 2)
         addresses = sorted({n["NodeManagerAddress"] for n in ray.nodes()})
-        both = ingest(home_a, path, embed_batch=2)
-        again = ingest(home_a, path)
+        both = ingest(home_a, list(paths), embed_batch=2)
+        again = ingest(home_a, list(paths))
 
         killed: dict[str, float] = {}
         worker = nodes[1]
@@ -99,8 +99,8 @@ def two_nodes(home_a: str, home_b: str, path: str) -> dict:
                 os.killpg(worker.pid, signal.SIGKILL)  # the whole node: raylet, object store, its actors
                 killed["at"] = time.monotonic()
 
-        during = ingest(home_b, path, embed_batch=2, on_progress=kill_worker_once)
-        rerun = ingest(home_b, path) if during["error"] else None
+        during = ingest(home_b, list(paths), embed_batch=2, on_progress=kill_worker_once)
+        rerun = ingest(home_b, list(paths)) if during["error"] else None
         return {"head": head_id, "alive": alive, "addresses": addresses, "both": both, "again": again,
                 "killed": bool(killed), "during_kill": during, "rerun": rerun}
     finally:
