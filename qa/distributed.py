@@ -26,6 +26,7 @@ INSTALL_HINT = "the ray engine needs Ray: pip install '.[ray]' (from the cables-
 FILES_PER_BLOCK = 8  # files per parsing task at most; each block is one task for one embedding actor
 CPU_EMBED_BATCH = 16  # cable rows per call to a CPU embedding actor (~150 paragraphs)
 GPU_EMBED_BATCH = 128  # a GPU wants bigger batches
+ACTOR_START_TIMEOUT = 300  # seconds for the whole actor pool to start (a cluster too small for it fails then)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def _stream_rows(ray, library, files: Sequence[Path], pool: tuple[int, float], m
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     context.execution_options.preserve_order = True  # keeps the driver's reorder buffer small
+    context.wait_for_min_actors_s = ACTOR_START_TIMEOUT  # every actor loads its model before work is handed out
     seen = ray.put(frozenset(r[0] for r in library.store.db.execute("SELECT sha256 FROM files")))
     stored = ray.put(dict(library.store.db.execute("SELECT id, completeness FROM cables").fetchall()))
     items = [{"seq": seq, "path": str(path), "read_path": os.path.abspath(path)} for seq, path in enumerate(files)]
