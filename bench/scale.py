@@ -3,9 +3,10 @@
     .venv/bin/python bench/scale.py [--cables 60] [--corpus ../shared/corpus/cablegate-html]
 
 Each run ingests the same slice (the first N pages by name) into a fresh store with the real model and prints
-paragraphs/s. Ray runs use a local Ray (`ray.init(num_cpus=W)`: W embedding actors, one thread each) started
-inside a loopback-only network namespace; "ingest s" excludes starting Ray (paid once per cluster), "wall s"
-includes it. The machine that produced the figures is printed first.
+paragraphs/s; "parse + store only" runs the local engine with a stand-in for the model, which is the rate at
+which a driver can write what a cluster embeds. Ray runs use a local Ray (`ray.init(num_cpus=W)`: W embedding
+actors, one thread each) started inside a loopback-only network namespace; "ingest s" excludes starting Ray
+(paid once per cluster), "wall s" includes it. The machine that produced the figures is printed first.
 """
 
 from __future__ import annotations
@@ -32,10 +33,24 @@ def machine() -> str:
     return f"{platform.node()}: {os.cpu_count()} CPUs ({model}), {gpu}"
 
 
-def local_run(home: Path, folder: Path) -> dict:
+class NoModel:
+    """Stands in for the model to time what the driver does alone: parse and write the store (the ceiling)."""
+
+    name = "no-model"
+    dim = 384
+
+    def embed(self, texts):
+        import numpy as np
+
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        vectors[:, 0] = 1.0
+        return vectors
+
+
+def local_run(home: Path, folder: Path, embedder=None) -> dict:
     from qa.library import Library
 
-    library = Library(home)
+    library = Library(home, embedder=embedder)
     start = time.monotonic()
     report = library.ingest([folder])
     seconds = time.monotonic() - start
@@ -96,7 +111,8 @@ def main() -> None:
         shutil.copytree(warm / "models", home / "models")
         return home
 
-    results = {"local": local_run(fresh("local"), folder)}
+    results = {"parse + store only": local_run(work / "ceiling", folder, embedder=NoModel()),
+               "local": local_run(fresh("local"), folder)}
     problem = loopback_namespace_problem()
     for workers in (1, 2):
         if problem:

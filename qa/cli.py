@@ -146,11 +146,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         run = ingest_on_ray(library, args.paths, address=args.address, gpus_per_actor=args.gpus_per_actor,
                             on_progress=progress.update)
         report = run.report
-        print(f"ray: {run.actors} embedding actors ({run.gpus_per_actor:g} GPU each) on {len(run.nodes)} nodes, "
-              f"{run.seconds:.1f} s", file=sys.stderr)
+        cluster_note = (f"ray: {run.actors} embedding actors ({run.gpus_per_actor:g} GPU each), work done on "
+                        f"{len(run.nodes)} nodes in {run.seconds:.1f} s")
     else:
         report = library.ingest(args.paths, on_progress=progress.update)
+        cluster_note = None
     progress.close()
+    if cluster_note:
+        print(cluster_note, file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

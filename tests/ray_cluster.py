@@ -3,7 +3,7 @@
 Run inside a fresh network namespace (`in_loopback_namespace`): there Ray, which otherwise advertises the
 machine's outside address, can only use 127.0.0.1, so the whole cluster talks over loopback.
 
-  python tests/ray_cluster.py local HOME PATH...     ray.init(num_cpus=2), then ingest PATHs into HOME
+  python tests/ray_cluster.py local HOME PATH...     ray.init(num_cpus=2), then `cables ingest PATH... --engine ray`
   python tests/ray_cluster.py two-nodes HOME_A HOME_B PATH...
       head + worker node (`ray start`, one CPU each); ingest PATHs into HOME_A (twice); then into HOME_B, killing the
       worker node once the first cable is stored, and re-running the ingest when the job failed
@@ -12,6 +12,7 @@ machine's outside address, can only use 127.0.0.1, so the whole cluster talks ov
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -62,10 +63,16 @@ def ingest(home: str, paths: list[str], **options) -> dict:
 def local(home: str, *paths: str) -> dict:
     import ray
 
+    from qa.cli import main
+
     ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20,
              logging_level="WARNING", log_to_driver=False)
-    try:
-        return ingest(home, list(paths))
+    try:  # through the real command line, which uses the Ray already started here
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["ingest", *paths, "--engine", "ray", "--home", home, "--quiet"])
+        return {"exit": code, "summary": out.getvalue().strip().splitlines()[-1], "note": err.getvalue().strip(),
+                "error": None if code == 0 else err.getvalue()}
     finally:
         ray.shutdown()
 

@@ -135,8 +135,9 @@ def top5(home: Path) -> list[list[str]]:
 def test_local_ray_cluster_writes_the_local_engines_store(ray_runner, corpus_slice, local_store, new_home):
     home = new_home("ray-local")
     result = ray_runner("local", str(home), str(corpus_slice))
-    assert result["error"] is None
+    assert result["exit"] == 0, result["error"]
     assert result["summary"].startswith(f"{SLICE} files, {SLICE} cables added")
+    assert result["note"].startswith("ray: 2 embedding actors (0 GPU each)")
     assert_same_store(local_store, home, cables=SLICE)
     citations = top5(home)
     assert citations == top5(local_store)
