@@ -78,7 +78,8 @@ def ingest_on_ray(library, paths: Iterable[str | os.PathLike], address: str | No
             if files:
                 connected_here = _connect(ray, address)
                 pool = _pool_size(ray, gpus_per_actor, actors)
-                rows = _stream_rows(ray, library, files, pool, embedder.name, embed_batch)
+                model = library.model_option or embedder.name  # a --model folder path, as this machine loaded it
+                rows = _stream_rows(ray, library, files, pool, model, embed_batch)
                 for file_rows in _files_in_order(rows, len(files)):
                     nodes.update(r["node"] for r in file_rows if r["kind"] == CABLE and r["vectors"])
                     ingester.ingest_rows(file_rows)
@@ -136,9 +137,12 @@ def _pool_size(ray, gpus_per_actor: float | None, actors: int | None) -> tuple[i
 def _stream_rows(ray, library, files: Sequence[Path], pool: tuple[int, float], model: str,
                  embed_batch: int | None) -> Iterator[dict]:
     """Rows from the cluster, parsed and embedded; the order may be any (the driver puts them back in order)."""
+    import logging
+
     import ray.data
 
     actors, gpus = pool
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # per-run INFO lines; failures still raise here
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
@@ -155,7 +159,7 @@ def _stream_rows(ray, library, files: Sequence[Path], pool: tuple[int, float], m
     threads = None if gpus else 1
     dataset = dataset.map_batches(
         EmbedActor, fn_constructor_kwargs={"model": model, "backend": library.backend,
-                                           "cache_dir": str(library.home / "models"), "threads": threads},
+                                           "cache_dir": str((library.home / "models").resolve()), "threads": threads},
         batch_size=embed_batch or (GPU_EMBED_BATCH if gpus else CPU_EMBED_BATCH), num_cpus=1, num_gpus=gpus or None,
         compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2))
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):

@@ -137,7 +137,7 @@ def test_local_ray_cluster_writes_the_local_engines_store(ray_runner, corpus_sli
     result = ray_runner("local", str(home), str(corpus_slice))
     assert result["exit"] == 0, result["error"]
     assert result["summary"].startswith(f"{SLICE} files, {SLICE} cables added")
-    assert result["note"].startswith("ray: 2 embedding actors (0 GPU each)")
+    assert result["note"].splitlines()[-1].startswith("ray: 2 embedding actors (0 GPU each)")
     assert_same_store(local_store, home, cables=SLICE)
     citations = top5(home)
     assert citations == top5(local_store)
