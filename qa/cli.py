@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="ray: parse and embed on a Ray cluster (pip install '.[ray]'; see docs/scaling.md)")
     p.add_argument("--address", help="Ray cluster HOST:PORT or 'auto' (default $RAY_ADDRESS, else a local Ray)")
-    p.add_argument("--gpus-per-actor", type=float, help="GPUs per embedding actor (default 1 when the cluster "
-                   "has GPUs, else CPU actors)")
+    p.add_argument("--gpus-per-actor", type=float, metavar="N",
+                   help="GPUs per embedding actor (default 1 when the cluster has GPUs, else CPU actors)")
 
     p = command("search", cmd_search, "Find the paragraphs that answer a question (or name a cable id).")
     p.add_argument("question", nargs="?")

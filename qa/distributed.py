@@ -2,8 +2,9 @@
 model loaded once per actor, on GPUs when the cluster has them); the driver writes the store.
 
 The driver puts cables in the local engine's order (files sorted as `iter_files` lists them, cables in file
-order) through the local `Ingester`'s own dedupe and flush, so both engines write the same store: same cables,
-paragraphs and paragraph ids, and vectors equal within int8 rounding. Ray is an optional extra (`.[ray]`).
+order) through the local `Ingester`'s own dedupe and flush, and the actors embed the same groups of paragraphs,
+so both engines write the same store: same cables, paragraphs, paragraph ids and vectors. Ray is an optional
+extra (`.[ray]`).
 """
 
 from __future__ import annotations

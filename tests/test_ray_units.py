@@ -72,3 +72,23 @@ def test_a_file_missing_from_the_job_is_an_error_not_a_silent_gap():
     rows = _file(0, 1) + _file(2, 1)
     with pytest.raises(ClusterError, match="returned 1 of 3 files"):
         list(_files_in_order(rows, 3))
+
+
+class _Cluster:
+    def __init__(self, **resources: float) -> None:
+        self.resources = resources
+
+    def cluster_resources(self) -> dict[str, float]:
+        return self.resources
+
+
+def test_pool_size_is_one_actor_per_gpu_on_gpu_clusters_else_one_per_cpu():
+    from qa.distributed import _pool_size
+
+    assert _pool_size(_Cluster(CPU=16, GPU=4), None, None) == (4, 1.0)
+    assert _pool_size(_Cluster(CPU=16, GPU=4), 0.5, None) == (8, 0.5)
+    assert _pool_size(_Cluster(CPU=16, GPU=4), 0, None) == (16, 0.0)
+    assert _pool_size(_Cluster(CPU=2), None, None) == (2, 0.0)
+    assert _pool_size(_Cluster(CPU=2), None, 1) == (1, 0.0)
+    with pytest.raises(ClusterError, match="--gpus-per-actor 1 but the cluster has 0 GPUs"):
+        _pool_size(_Cluster(CPU=2), 1, None)
