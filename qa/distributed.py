@@ -112,6 +112,9 @@ def _connect(ray, address: str | None) -> bool:
         # a Ray of its own for this run ("local": never joins a cluster left over from an earlier `ray start`)
         address = "local"
     kwargs = {"include_dashboard": False} if address == "local" else {}
+    if address not in ("local", "auto", None) and not _reachable(address):  # else Ray retries for minutes
+        raise ClusterError(f"no Ray cluster answers at {address}; start one with `ray start --head --port PORT` "
+                           "(see docs/scaling.md) or check --address")
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as error:
@@ -119,6 +122,20 @@ def _connect(ray, address: str | None) -> bool:
         raise ClusterError(f"cannot connect to the Ray cluster at {where} ({_one_line(error)}); start it with "
                            "`ray start --head` (see docs/scaling.md) or check --address") from error
     return True
+
+
+def _reachable(address: str, timeout: float = 5.0) -> bool:
+    """Whether something listens at HOST:PORT (the head's GCS port); addresses like ray://... are left to Ray."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return True
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _pool_size(ray, gpus_per_actor: float | None, actors: int | None) -> tuple[int, float]:

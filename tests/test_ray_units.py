@@ -92,3 +92,17 @@ def test_pool_size_is_one_actor_per_gpu_on_gpu_clusters_else_one_per_cpu():
     assert _pool_size(_Cluster(CPU=2), None, 1) == (1, 0.0)
     with pytest.raises(ClusterError, match="--gpus-per-actor 1 but the cluster has 0 GPUs"):
         _pool_size(_Cluster(CPU=2), 1, None)
+
+
+def test_an_address_where_no_cluster_answers_fails_at_once_and_stores_nothing(fake_library):
+    pytest.importorskip("ray.data", reason="Ray is not installed: pip install '.[ray]'")
+    import socket
+
+    from qa.distributed import ingest_on_ray
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ClusterError, match=f"no Ray cluster answers at 127.0.0.1:{port}; start one with"):
+        ingest_on_ray(fake_library, [SEEDS], address=f"127.0.0.1:{port}")
+    assert fake_library.stats()["cables"] == 0
