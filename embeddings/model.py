@@ -111,9 +111,12 @@ def _best_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_embedder(model: str | None = None, backend: str = "auto", cache_dir: str | os.PathLike | None = None
-                  ) -> Embedder:
-    """The embedder for a model name/path; `backend` is torch, onnx, or auto (onnx int8 on CPU, torch on GPU)."""
+def load_embedder(model: str | None = None, backend: str = "auto", cache_dir: str | os.PathLike | None = None,
+                  threads: int | None = None) -> Embedder:
+    """The embedder for a model name/path; `backend` is torch, onnx, or auto (onnx int8 on CPU, torch on GPU).
+
+    `threads` caps onnxruntime's threads (default: every core), for several embedders sharing one machine.
+    """
     if backend not in ("auto", "torch", "onnx"):
         raise ModelLoadError(f"unknown backend {backend!r}; use auto, torch or onnx")
     if backend == "onnx" or (backend == "auto" and not _cuda_available()):
@@ -122,7 +125,7 @@ def load_embedder(model: str | None = None, backend: str = "auto", cache_dir: st
         except ImportError:
             onnx_available = None
         if onnx_available is not None and onnx_available():
-            embedder = OnnxEmbedder(model, cache_dir=cache_dir)
+            embedder = OnnxEmbedder(model, cache_dir=cache_dir, threads=threads)
             if backend == "onnx":
                 return embedder
             try:

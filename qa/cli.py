@@ -1,7 +1,7 @@
 """The `cables` command line. Library errors become one-line messages and documented exit codes here.
 
 Exit codes: 0 success; 1 unexpected error; 2 bad query or usage; 3 input problems (ingest: some files or
-rows were skipped, the rest was stored); 4 store problem; 5 model problem.
+rows were skipped, the rest was stored); 4 store problem; 5 model problem; 6 the Ray cluster failed.
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="ray: parse and embed on a Ray cluster (pip install '.[ray]'; see docs/scaling.md)")
+    p.add_argument("--address", help="Ray cluster HOST:PORT or 'auto' (default $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--gpus-per-actor", type=float, metavar="N",
+                   help="GPUs per embedding actor (default 1 when the cluster has GPUs, else CPU actors)")
 
     p = command("search", cmd_search, "Find the paragraphs that answer a question (or name a cable id).")
     p.add_argument("question", nargs="?")
@@ -143,10 +148,26 @@ def _library(args: argparse.Namespace):
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        from qa.distributed import require_ray
+
+        require_ray()
     library = _library(args)
     progress = _Progress(enabled=not args.quiet and not args.json)
-    report = library.ingest(args.paths, on_progress=progress.update)
+    if args.engine == "ray":
+        from qa.distributed import ingest_on_ray
+
+        run = ingest_on_ray(library, args.paths, address=args.address, gpus_per_actor=args.gpus_per_actor,
+                            on_progress=progress.update)
+        report = run.report
+        cluster_note = (f"ray: {run.actors} embedding actors ({run.gpus_per_actor:g} GPU each), work done on "
+                        f"{len(run.nodes)} nodes in {run.seconds:.1f} s")
+    else:
+        report = library.ingest(args.paths, on_progress=progress.update)
+        cluster_note = None
     progress.close()
+    if cluster_note:
+        print(cluster_note, file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

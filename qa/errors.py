@@ -37,3 +37,15 @@ class QueryError(CablesError):
     """A query or filter value is unusable (empty question, bad date, k out of range...)."""
 
     exit_code = 2
+
+
+class EngineUnavailable(CablesError):
+    """The requested ingest engine cannot run here (e.g. Ray is not installed); says what to install."""
+
+    exit_code = 2
+
+
+class ClusterError(CablesError):
+    """The cluster failed during a distributed ingest; what was stored before is kept, and re-running continues."""
+
+    exit_code = 6
