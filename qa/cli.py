@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import textwrap
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -130,7 +129,9 @@ def _library(args: argparse.Namespace):
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     library = _library(args)
-    progress = _Progress(enabled=not args.quiet and not args.json)
+    from qa.progress import ProgressBar
+
+    progress = ProgressBar(enabled=not args.quiet and not args.json)
     report = library.ingest(args.paths, on_progress=progress.update)
     progress.close()
     if args.json:
@@ -293,28 +294,3 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
-
-
-class _Progress:
-    """A one-line progress report on stderr: cables, paragraphs, paragraphs/s."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.start = time.monotonic()
-        self.paragraphs = 0
-        self.cables = 0
-        self.last = 0.0
-
-    def update(self, paragraphs: int, cables: int) -> None:
-        self.paragraphs += paragraphs
-        self.cables += cables
-        now = time.monotonic()
-        if self.enabled and now - self.last > 0.2:
-            rate = self.paragraphs / max(now - self.start, 1e-6)
-            print(f"\r{self.cables} cables, {self.paragraphs} paragraphs, {rate:.0f} paragraphs/s ",
-                  end="", file=sys.stderr, flush=True)
-            self.last = now
-
-    def close(self) -> None:
-        if self.enabled and self.cables:
-            print(file=sys.stderr)

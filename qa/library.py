@@ -14,7 +14,7 @@ import numpy as np
 
 from qa.errors import ModelError, StoreError
 from qa.filters import Filters
-from qa.ingest import Ingester, IngestReport, Progress
+from qa.ingest import IngestReport, Progress
 from qa.records import Answer, Cable, Hit
 from qa.store import Store
 
@@ -122,7 +122,9 @@ class Library:
                                  f"{embedder.name!r}; use --model {stored_model} or another --home")
             if not stored_model:
                 self.store.set_meta("model", embedder.name)
-            report = Ingester(self.store, embedder, on_progress, home=self.home).run(paths)
+            from qa.pipeline import PipelinedIngester
+
+            report = PipelinedIngester(self.store, embedder, on_progress, home=self.home).run(paths)
             if self._index is None:
                 self._index = self._load_index()  # loads and syncs with the new rows
             else:
