@@ -87,7 +87,11 @@ class VectorIndex:
 
         if len(ids):
             self._sorted_ids = None
-            self._index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64)))
+            ids = np.ascontiguousarray(ids, dtype=np.int64)
+            if self.kind == "ivf":  # the IVF's id hashtable only removes through an array selector
+                self._index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids)))
+            else:
+                self._index.remove_ids(faiss.IDSelectorBatch(ids))
 
     def ids(self) -> np.ndarray:
         import faiss
