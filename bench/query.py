@@ -110,6 +110,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/cables-bench"))
     parser.add_argument("--recall-queries", type=int, default=200, help="stored vectors used as extra queries")
+    parser.add_argument("--build-only", action="store_true", help="build the synthetic stores, measure nothing")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: one store, JSON out
     args = parser.parse_args()
     if args.measure:
@@ -126,6 +127,8 @@ def main() -> int:
         info = synthetic.build(args.base, home, size)
         print(f"synthetic store {home}: {json.dumps(info)}", flush=True)
         homes.append((f"{size}", home))
+    if args.build_only:
+        return 0
     header = ("store", "paragraphs", "index", "load s", "p50 ms", "p95 ms", "filtered p50 ms", "filtered p95 ms",
               "peak RSS MB", "recall@10", "exact ms/query", "index ms/query")
     print("| " + " | ".join(header) + " |")

@@ -24,7 +24,7 @@ from qa.records import Cable
 
 POOL_MIN_FILES = 16  # fewer files than this are parsed in-process: starting workers would cost more than it saves
 INLINE_BYTES = 32 * 1024 * 1024  # a bigger file (a whole dump) is streamed in-process rather than sent to a worker
-WINDOW_PER_WORKER = 8  # files parsed ahead per worker: keeps workers busy, bounds memory
+WINDOW_PER_WORKER = 64  # files parsed ahead per worker: more than one embedding batch, so parsing never waits
 
 
 @dataclass(frozen=True)
