@@ -15,6 +15,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2", "default"}
 WINDOW_WORDS = 170  # ~220 word pieces: inside MiniLM's 256-token window
 WINDOW_STRIDE = 120
+_NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/nvidiactl")
 GPU_BATCH = 256  # texts per forward pass on a GPU in fp16: large batches keep it busy
 
 
@@ -146,6 +147,9 @@ def load_embedder(model: str | None = None, backend: str = "auto", cache_dir: st
 
 
 def _cuda_available() -> bool:
+    """True when torch sees a CUDA device; without an NVIDIA driver, answered without importing torch (~3 s)."""
+    if "torch" not in sys.modules and not any(os.path.exists(p) for p in _NVIDIA_DRIVER_FILES):
+        return False
     try:
         import torch
 

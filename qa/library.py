@@ -82,7 +82,8 @@ class Library:
             index = None
         if index is None:
             index = VectorIndex(model or self.embedder.name, self._dim())
-        self._sync(index, save=index is not None)
+        if not self._sync(index, save=index is not None) and getattr(index, "upgraded", False):
+            self._save_index(index)  # an exact index that had outgrown its threshold, now approximate
         return index
 
     def _dim(self) -> int:

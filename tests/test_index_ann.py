@@ -99,3 +99,16 @@ def test_real_vectors_of_the_seeds_find_themselves_in_an_ivf_index(seeds_home, m
             assert index.search(vector, 1)[1][0] == pid
     finally:
         library.close()
+
+
+def test_a_saved_exact_index_above_the_threshold_turns_approximate_on_load(tmp_path, monkeypatch):
+    vectors = _unit(1500, seed=5)
+    index = VectorIndex("m", 32)
+    index.add(np.arange(1500), vectors)
+    assert index.kind == "flat"
+    index.save(tmp_path / "ix")
+    monkeypatch.setattr(ann, "ANN_THRESHOLD", 1000)
+    monkeypatch.setattr(ann, "ivf_params", lambda size: ann.IvfParams(nlist=16, nprobe=4))
+    loaded = VectorIndex.load(tmp_path / "ix", "m")
+    assert loaded.kind == "ivf" and loaded.upgraded and len(loaded) == 1500
+    assert loaded.search(vectors[9], 1)[1][0] == 9

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import types
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -70,3 +73,12 @@ def test_auto_on_cpu_picks_onnx_and_forcing_onnx_wins_over_cuda(monkeypatch):
     assert isinstance(load_embedder(None, backend="auto"), onnx_backend.OnnxEmbedder)
     monkeypatch.setattr(model_module, "_cuda_available", lambda: True)
     assert isinstance(load_embedder(None, backend="onnx"), onnx_backend.OnnxEmbedder)
+
+
+def test_choosing_the_cpu_backend_does_not_import_torch():
+    if any(os.path.exists(path) for path in model_module._NVIDIA_DRIVER_FILES):
+        pytest.skip("this machine has an NVIDIA driver: torch is rightly imported to ask for CUDA")
+    code = "import sys; from embeddings.model import _cuda_available; print(_cuda_available(), 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.split() == ["False", "False"]
