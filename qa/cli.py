@@ -132,7 +132,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from qa.progress import ProgressBar
 
     progress = ProgressBar(enabled=not args.quiet and not args.json)
-    report = library.ingest(args.paths, on_progress=progress.update)
+    report = library.ingest(args.paths, on_progress=progress)
     progress.close()
     if args.json:
         print(json.dumps(report.to_json(), indent=2))

@@ -143,3 +143,12 @@ def test_cli_ingest_of_corpus_files_through_the_pool_and_again(shared_corpus, se
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     finally:
         library.close()
+
+
+def test_pool_ingest_drives_the_progress_bar_to_the_end(many_files, tmp_path):
+    bar = ProgressBar(stream=_Terminal())
+    store = Store(tmp_path / "e.db")
+    pipeline.PipelinedIngester(store, FakeEmbedder(), on_progress=bar, workers=1).run([many_files])
+    store.close()
+    assert bar.total_bytes == sum(p.stat().st_size for p in many_files.iterdir()) == bar.done_bytes
+    assert (bar.cables, bar.paragraphs) == (5, 49) and "100%" in bar.line()
