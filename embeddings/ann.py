@@ -1,7 +1,7 @@
 """When and how the vector index turns approximate: exact below a measured size, IVF with size-derived parameters above.
 
-Exact inner product over 384-d vectors costs ~0.7-1 ms per thousand vectors per query on this shared 2-core
-machine (bench/query.py, "exact ms/query"), so the index stays exact up to ANN_THRESHOLD; above it an
+One exact query took 0.65 ms over 9.4k vectors but 90 ms over 100k on this shared 2-core machine (bench/query.py,
+"exact ms/query"), so the index stays exact only up to ANN_THRESHOLD; above it an
 inverted-file index (IVF, flat codes, so stored vectors are exact and removable) scans only `nprobe` of `nlist`
 clusters.  nlist grows with the square root of the size and nprobe is a fixed share of nlist (recall@10 against
 exact search is measured by bench/query.py).
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ANN_THRESHOLD = 30_000  # vectors; exact search of 9.4k took 1.4 ms, of 100k 67-110 ms on the busy 2-core machine
+ANN_THRESHOLD = 30_000  # vectors; see the module docstring for the measurements behind it
 RETRAIN_GROWTH = 4  # an IVF index is re-clustered once it holds this many times the size it was trained for
 TRAIN_POINTS_PER_LIST = 48  # k-means sample: enough points per cluster, bounded training time
 EXACT_FILTER_LIMIT = 30_000  # a filter allowing at most this many vectors is answered exactly from their vectors
