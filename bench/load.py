@@ -101,6 +101,7 @@ def client_loop(url: str, stop: threading.Event, tally: Tally, ask_every: int, w
     from gradio_client import Client
 
     rng = random.Random(seed)
+    ids = sorted(watch)
     try:
         client = Client(url, verbose=False)
     except Exception as error:
@@ -111,7 +112,7 @@ def client_loop(url: str, stop: threading.Event, tally: Tally, ask_every: int, w
     while not stop.is_set():
         number += 1
         kind = "ask" if ask_every and number % ask_every == 0 else "search"
-        watched = rng.choice(sorted(watch)) if watch and kind == "search" and number % 2 else None
+        watched = ids[(number // 2 + seed) % len(ids)] if ids and kind == "search" and number % 2 else None
         question = watched or rng.choice(QUESTIONS)
         start = time.perf_counter()
         try:
@@ -169,8 +170,9 @@ def run(home: Path, clients: int, seconds: float, ingest: list[str], ask_every: 
         while until_ingested and ingest_process is not None and ingest_process.poll() is None \
                 and time.monotonic() - start < 300:
             time.sleep(0.5)
-        if until_ingested:
-            time.sleep(2)  # a few more requests after the ingest committed its last cable
+        settle = time.monotonic() + 30  # after the last commit: until every new cable was seen whole (at most 30 s)
+        while until_ingested and len(tally.seen_complete) < len(watch) and time.monotonic() < settle:
+            time.sleep(0.2)
         stop.set()
         for thread in threads:
             thread.join()
@@ -206,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ask-every", type=int, default=4, help="every Nth request of a client is /ask (0: never)")
     parser.add_argument("--ingest", nargs="*", default=[], metavar="PATH", help="ingest these while the load runs")
     parser.add_argument("--until-ingested", action="store_true",
-                        help="keep the clients going until the ingest has finished (at most 300 s)")
+                        help="keep the clients going until the ingest has finished (at most 300 s) and every "
+                             "new cable was seen whole (at most 30 s more)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 64 or not 0 < args.seconds <= 600:

@@ -15,6 +15,7 @@ import numpy as np
 
 from qa.errors import StoreError
 from qa.ingest import embedding_text, indexable
+from qa.records import Paragraph
 from qa.store import keyword_text
 
 EMBED_BATCH = 256
@@ -109,8 +110,6 @@ def _missing_vectors(library) -> list[int]:
     dim = library.store.vector_dim()
     rows = db.execute("SELECT id, text, length(vector) FROM paragraphs "
                       "WHERE vector IS NULL OR length(vector) != ?", ((dim or 0) * 4,)).fetchall()
-    from qa.records import Paragraph
-
     return [pid for pid, text, size in rows if size is not None or indexable(Paragraph("", text))]
 
 

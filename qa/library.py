@@ -135,9 +135,9 @@ class Library:
             try:
                 report = PipelinedIngester(self.store, embedder, on_progress, home=self.home).run(paths)
             except sqlite3.OperationalError as error:  # the cable being written was rolled back; the rest is intact
+                space = "free some space (or use another --home) and " if "full" in str(error) else ""
                 raise StoreError(f"cannot write to the store {self.home} ({error}); every cable stored before is "
-                                 "intact: free some space (or use another --home) and run the same command "
-                                 "again") from error
+                                 f"intact: {space}run the same command again") from error
             if self._index is None:
                 self._index = self._load_index()  # loads and syncs with the new rows
             else:
