@@ -74,6 +74,9 @@ class Searcher:
         query = clean_query(query)
         if not query:
             raise QueryError("the question is empty; type what you want to find in the cables")
+        if not any(ch.isalnum() for ch in query):
+            raise QueryError(f"the question {query[:40]!r} has no words, only punctuation or symbols; type what you "
+                             "want to find in the cables")
         if not 1 <= k <= MAX_K:
             raise QueryError(f"k must be between 1 and {MAX_K} (got {k})")
         if mode not in MODES:
