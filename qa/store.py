@@ -278,6 +278,7 @@ class Store:
 
     def keyword_scores(self, match: str, ids: Sequence[int]) -> dict[int, float]:
         """Exact bm25 scores (higher is better) of these paragraphs for an FTS5 query; absent ones match nothing."""
+        match = bounded_match(self.db, match)  # the same terms `keyword_search` keeps, so both scores agree
         out: dict[int, float] = {}
         ids = list(ids)
         for start in range(0, len(ids), 900):
