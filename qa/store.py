@@ -277,20 +277,21 @@ class Store:
             return []
 
     def keyword_scores(self, match: str, ids: Sequence[int]) -> dict[int, float]:
-        """Exact bm25 scores (higher is better) of these paragraphs for an FTS5 query; absent ones match nothing."""
+        """Exact bm25 scores (higher is better) of these paragraphs for an FTS5 query; absent ones match nothing.
+
+        One pass over the query's matches, kept when wanted: FTS5 re-runs the whole query for each id of a
+        `rowid IN (...)` list (measured 70 ms against 4 ms on the corpus).
+        """
         match = bounded_match(self.db, match)  # the same terms `keyword_search` keeps, so both scores agree
-        out: dict[int, float] = {}
-        ids = list(ids)
-        for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            marks = ",".join("?" * len(chunk))
-            try:
-                out.update((int(r[0]), float(r[1])) for r in self.db.execute(
-                    f"SELECT rowid, -bm25(paragraphs_fts, 1.0, 0.35) FROM paragraphs_fts "
-                    f"WHERE paragraphs_fts MATCH ? AND rowid IN ({marks})", [match, *chunk]))
-            except sqlite3.OperationalError:
-                return {}
-        return out
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        try:
+            rows = self.db.execute("SELECT rowid, -bm25(paragraphs_fts, 1.0, 0.35) FROM paragraphs_fts "
+                                   "WHERE paragraphs_fts MATCH ?", [match])
+            return {int(rowid): float(score) for rowid, score in rows if rowid in wanted}
+        except sqlite3.OperationalError:
+            return {}
 
     def vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of stored paragraphs that have a vector; all of them when ids is None."""
