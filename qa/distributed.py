@@ -270,7 +270,8 @@ class _StreamedVectors:
 class _IndexBuilder:
     """Grows the FAISS index from the streamed vectors as cables are stored (never rebuilt), saved once at the end.
 
-    An approximate index (trained on a sample of the stream) plugs in here when the store is large.
+    Past its threshold the index turns approximate in place, trained on the vectors streamed so far
+    (`embeddings.index.VectorIndex`).
     """
 
     def __init__(self, library) -> None:
