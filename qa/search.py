@@ -19,6 +19,7 @@ from qa.text import cable_ids_in, clean_query, content_words, fts_query
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
 MAX_K = 1000
+FILTER_OVERFETCH = 20  # a filtered dense search first looks this many times deeper, unfiltered
 CABLE_REF_RE = re.compile(r"\b\d{2}\s?[A-Z]{3,}(?:\s[A-Z]{3,})?\s?\d{1,6}\b|\b[A-Z]{3,}\s\d{2,6}\b")
 REFTEL_RE = re.compile(r"\b(?:[Rr][Ee][Ff](?:[Tt][Ee][Ll])?[Ss]?)\b\.?(?:\s*\(?([A-Z])\)?(?![\w']))?")
 GIST_RE = re.compile(r"\b(gist|summar\w*|overview|main points?|in short|in brief|key points?|bottom line|overall)\b",
@@ -81,15 +82,12 @@ class Searcher:
             raise QueryError(f"k must be between 1 and {MAX_K} (got {k})")
         if mode not in MODES:
             raise QueryError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
-        allowed = None if filters.empty else self.store.filtered_paragraph_ids(filters)
-        if allowed is not None and len(allowed) == 0:
-            return []
         n = max(self.settings.candidates, k)
         match = self._match(query)
         keyword = self.store.keyword_search(match, filters, n) if match and mode in ("hybrid", "bm25") else []
-        dense, query_vector = self._dense(query, allowed, n) if mode in ("hybrid", "dense") else ([], None)
+        dense, query_vector = self._dense(query, filters, n) if mode in ("hybrid", "dense") else ([], None)
         if mode == "hybrid":
-            fused = self._fuse(keyword, dense, query_vector, match, allowed)
+            fused = self._fuse(keyword, dense, query_vector, match)
             fused = self._weigh_summaries(query, fused)
         else:
             fused = [Ranked(pid, score, score if mode == "dense" else None, score if mode == "bm25" else None)
@@ -104,13 +102,31 @@ class Searcher:
         """The FTS5 expression for a question: its content words plus glossary meanings, OR-ed."""
         return fts_query(content_words(query) + glossary.expansion_terms(query))
 
-    def _dense(self, query: str, allowed: np.ndarray | None, n: int) -> tuple[list[tuple[int, float]], np.ndarray]:
+    def _dense(self, query: str, filters: Filters, n: int) -> tuple[list[tuple[int, float]], np.ndarray]:
         vector = self.embedder.embed([glossary.expand_for_embedding(query)])[0]
-        scores, ids = self.index.search(vector, n, allowed)
+        if filters.empty:
+            scores, ids = self.index.search(vector, n)
+        else:
+            scores, ids = self._filtered_dense(vector, filters, n)
         return list(zip(ids.tolist(), scores.tolist(), strict=True)), vector
 
+    def _filtered_dense(self, vector: np.ndarray, filters: Filters, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The n best paragraphs among those that pass the filters, found inside the search, not after a top-k.
+
+        First a deeper unfiltered search whose passing paragraphs are kept: when at least n pass, they are the
+        best n that pass (any other lies further down). Otherwise the index searches again restricted to every
+        passing id, which are selected in SQL: exact at any depth, but its cost grows with the store.
+        """
+        depth = min(len(self.index), n * FILTER_OVERFETCH)
+        scores, ids = self.index.search(vector, depth)
+        passing = self.store.passing_ids(ids.tolist(), filters)
+        keep = [row for row, pid in enumerate(ids.tolist()) if pid in passing]
+        if len(keep) >= n or depth >= len(self.index):
+            return scores[keep[:n]], ids[keep[:n]]
+        return self.index.search(vector, n, self.store.filtered_paragraph_ids(filters))
+
     def _fuse(self, keyword: list[tuple[int, float]], dense: list[tuple[int, float]], query_vector: np.ndarray,
-              match: str, allowed: np.ndarray | None) -> list[Ranked]:
+              match: str) -> list[Ranked]:
         """Fuse both sides over one candidate set in which every paragraph has its exact cosine and bm25.
 
         A paragraph found by one side only is not scored 0 on the other (the usual fusion flaw); the best
@@ -119,7 +135,9 @@ class Searcher:
         s = self.settings
         candidates = dict.fromkeys([pid for pid, _ in dense] + [pid for pid, _ in keyword])
         cable_of = self.store.cable_ids_of(list(candidates))
-        for pid in self._best_cables_paragraphs(dense, cable_of, allowed):
+        if not candidates:
+            return []
+        for pid in self._best_cables_paragraphs(dense, cable_of):
             candidates.setdefault(pid)
         ids, vectors = self.store.vectors(list(candidates))
         cosine = vectors @ query_vector if len(ids) else np.zeros(0)
@@ -145,9 +163,11 @@ class Searcher:
         order = np.argsort(-fused, kind="stable")
         return [Ranked(int(ids[i]), float(fused[i]), float(cosine[i]), bm25_of.get(int(ids[i]))) for i in order]
 
-    def _best_cables_paragraphs(self, dense: list[tuple[int, float]], cable_of: dict[int, str],
-                                allowed: np.ndarray | None) -> list[int]:
-        """All (allowed) paragraphs of the cables that hold the dense side's best paragraphs."""
+    def _best_cables_paragraphs(self, dense: list[tuple[int, float]], cable_of: dict[int, str]) -> list[int]:
+        """All paragraphs of the cables that hold the dense side's best paragraphs.
+
+        Filters are on cable metadata, so the whole cable of a paragraph that passed them passes too.
+        """
         cables: list[str] = []
         for pid, _score in dense:
             cable = cable_of.get(pid)
@@ -155,11 +175,7 @@ class Searcher:
                 cables.append(cable)
             if len(cables) >= self.settings.cable_expand:
                 break
-        ids = [pid for cable in cables for pid in self.store.cable_paragraph_ids(cable)]
-        if allowed is not None:
-            permitted = set(allowed.tolist())
-            ids = [pid for pid in ids if pid in permitted]
-        return ids
+        return [pid for cable in cables for pid in self.store.cable_paragraph_ids(cable)]
 
     def _weigh_summaries(self, query: str, fused: list[Ranked]) -> list[Ranked]:
         """Summary paragraphs go up for gist questions and slightly down for specific ones."""

@@ -253,6 +253,19 @@ class Store:
                 found.add(hit[0])
         return found
 
+    def passing_ids(self, ids: Sequence[int], filters: Filters) -> set[int]:
+        """Which of these paragraphs pass the filters."""
+        where, params = filters.sql()
+        out: set[int] = set()
+        ids = list(ids)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            out.update(r[0] for r in self.db.execute(
+                f"SELECT p.id FROM paragraphs p JOIN cables c ON c.id = p.cable_id WHERE p.id IN ({marks}) AND {where}",
+                [*chunk, *params]))
+        return out
+
     def filtered_paragraph_ids(self, filters: Filters) -> np.ndarray:
         where, params = filters.sql()
         rows = self.db.execute(

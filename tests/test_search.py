@@ -106,12 +106,23 @@ def test_every_candidate_gets_its_exact_bm25_not_zero(library):
 
 def test_paragraphs_of_the_best_dense_cable_join_the_candidates(library):
     searcher = Searcher(library.store, library.index, library.embedder, SearchSettings(cable_expand=1))
-    dense, _vector = searcher._dense("Sanginkhanov guarantees transferred detainees", None, 1)
+    dense, _vector = searcher._dense("Sanginkhanov guarantees transferred detainees", Filters(), 1)
     cable = library.store.cable_ids_of([dense[0][0]])[dense[0][0]]
-    joined = searcher._best_cables_paragraphs(dense, library.store.cable_ids_of([dense[0][0]]), None)
+    joined = searcher._best_cables_paragraphs(dense, library.store.cable_ids_of([dense[0][0]]))
     assert joined == library.store.cable_paragraph_ids(cable) and len(joined) > 1
-    allowed = library.store.filtered_paragraph_ids(Filters.make(year=1966))
-    assert searcher._best_cables_paragraphs(dense, library.store.cable_ids_of([dense[0][0]]), allowed) == []
+
+
+@pytest.mark.parametrize("filters", [Filters.make(year=2005), Filters.make(origin="Almaty"), Filters.make(year=1966),
+                                     Filters.make(classification="secret"), Filters.make(origin="Atlantis")])
+@pytest.mark.parametrize("depth", [1, 2, 20])
+def test_filtered_dense_search_equals_a_search_restricted_to_every_passing_id(library, filters, depth, monkeypatch):
+    monkeypatch.setattr("qa.search.FILTER_OVERFETCH", depth)  # shallow: the restricted fallback; deep: the fast path
+    searcher = Searcher(library.store, library.index, library.embedder)
+    vector = library.embedder.embed(["guarantees for detainees and refugees"])[0]
+    for n in (1, 3, 8):
+        scores, ids = searcher._filtered_dense(vector, filters, n)
+        want_scores, want_ids = library.index.search(vector, n, library.store.filtered_paragraph_ids(filters))
+        assert ids.tolist() == want_ids.tolist() and scores == pytest.approx(want_scores)
 
 
 def test_a_paragraph_inherits_its_cables_relevance(library):
