@@ -94,6 +94,8 @@ class OnnxEmbedder:
         self.quantize = quantize
         self.batch_size = max(1, int(batch_size))
         self.max_batch_tokens = max(1, int(max_batch_tokens))
+        # texts per embed() call worth gathering: each runs alone anyway (MAX_BATCH_TOKENS), so callers need not wait
+        self.preferred_batch = 32
         self.threads = threads
         self._layout: _Layout | None = None
         self._runtime: _Runtime | None = None

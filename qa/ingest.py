@@ -16,7 +16,7 @@ from qa.errors import CablesError, InputError, ParseError
 from qa.formats import read_cables
 from qa.records import REDACTION_MARK, Cable, Paragraph
 
-BATCH_PARAGRAPHS = 256
+BATCH_PARAGRAPHS = 256  # paragraphs embedded per call, unless the embedder prefers fewer (`preferred_batch`)
 SKIP_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".zip", ".gz", ".faiss", ".db", ".sqlite", ".pyc"}
 
 
@@ -141,6 +141,9 @@ class Ingester:
         self.on_progress = on_progress or (lambda paragraphs, cables: None)
         self.pending: list[tuple[Cable, str | None]] = []
         self.report = IngestReport()
+        # an embedder that gains nothing from big calls (ONNX: one text per run) says so: cables are then written,
+        # and shown in the progress bar, as they are embedded rather than in bursts of BATCH_PARAGRAPHS
+        self.batch_paragraphs = min(BATCH_PARAGRAPHS, getattr(embedder, "preferred_batch", BATCH_PARAGRAPHS))
 
     def run(self, paths: Iterable[str | os.PathLike]) -> IngestReport:
         for path in iter_files(paths, self.report, exclude=self.home):
@@ -187,7 +190,7 @@ class Ingester:
         if not cable.paragraphs:
             self.report.empty_cables.append(cable.id)
         self.pending.append((cable, copy[0] if copy else None))
-        if sum(len(c.paragraphs) for c, _ in self.pending) >= BATCH_PARAGRAPHS:
+        if sum(len(c.paragraphs) for c, _ in self.pending) >= min(self.batch_paragraphs, BATCH_PARAGRAPHS):
             self.flush()
 
     def flush(self) -> None:

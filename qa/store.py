@@ -262,8 +262,9 @@ class Store:
             chunk = ids[start:start + 900]
             marks = ",".join("?" * len(chunk))
             out.update(r[0] for r in self.db.execute(
-                f"SELECT p.id FROM paragraphs p JOIN cables c ON c.id = p.cable_id WHERE p.id IN ({marks}) AND {where}",
-                [*chunk, *params]))
+                # CROSS JOIN keeps paragraphs as the outer loop: looked up by id, not every cable of a year scanned
+                f"SELECT p.id FROM paragraphs p CROSS JOIN cables c ON c.id = p.cable_id "
+                f"WHERE p.id IN ({marks}) AND {where}", [*chunk, *params]))
         return out
 
     def filtered_paragraph_ids(self, filters: Filters) -> np.ndarray:

@@ -78,8 +78,8 @@ def test_sigkill_at_random_moments_then_resume_equals_one_clean_run(shared_corpu
     rng = random.Random(seed)
     folder = tmp_path / "slice"
     shutil.copytree(SEEDS, folder)
-    for path in sorted(shared_corpus.glob("*.html"), key=lambda p: (p.stat().st_size, p.name))[:30]:
-        shutil.copy(path, folder)  # the 30 smallest pages: 35 cables, 116 paragraphs, quick to embed twice
+    for path in sorted(shared_corpus.glob("*.html"), key=lambda p: (p.stat().st_size, p.name))[:60]:
+        shutil.copy(path, folder)  # the 60 smallest pages: enough paragraphs that a kill lands mid-ingest
     total = len(list(folder.iterdir()))
 
     clean = tmp_path / "clean"
@@ -91,7 +91,7 @@ def test_sigkill_at_random_moments_then_resume_equals_one_clean_run(shared_corpu
     for kill in range(KILLS):
         before = stored_cables(home)
         target = min(total - 1, before + rng.randint(1, max(1, (total - before) // (KILLS - kill))))
-        extra = rng.uniform(0, 0.4)  # then a random instant: mid-embedding, mid-transaction or mid-index-save
+        extra = rng.uniform(0, 0.15)  # then a random instant: mid-embedding, mid-transaction or mid-index-save
         process = subprocess.Popen([sys.executable, "-m", "qa", "ingest", str(folder), "--quiet"], cwd=ROOT,
                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 240
