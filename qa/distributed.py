@@ -179,7 +179,7 @@ def _stream_rows(ray, library, files: Sequence[Path], pool: tuple[int, float], m
         EmbedActor, fn_constructor_kwargs={"model": model, "backend": library.backend,
                                            "cache_dir": str((library.home / "models").resolve()), "threads": threads},
         batch_size=embed_batch or (GPU_EMBED_BATCH if gpus else CPU_EMBED_BATCH), num_cpus=1, num_gpus=gpus or None,
-        compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2))
+        compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1))
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
         for i in range(len(batch["seq"])):
             yield {name: batch[name][i] for name in batch}
