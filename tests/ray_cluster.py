@@ -96,6 +96,7 @@ def two_nodes(home_a: str, home_b: str, *paths: str) -> dict:
         alive = _wait_nodes(ray, 2)
         addresses = sorted({n["NodeManagerAddress"] for n in ray.nodes()})
         both = ingest(home_a, list(paths), embed_batch=2)
+        both["actor_nodes"] = _actor_nodes(ray)
         again = ingest(home_a, list(paths))
 
         killed: dict[str, float] = {}
@@ -135,6 +136,16 @@ def _connect(ray, address: str) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
+
+
+def _actor_nodes(ray) -> dict[str, list[str]]:
+    """Class name -> node ids of every actor the cluster ran so far (dead ones included), from the GCS table."""
+    from ray._private import state  # a developer API, read-only; the public state API needs the dashboard
+
+    found: dict[str, list[str]] = {}
+    for actor in state.actors().values():
+        found.setdefault(actor["ActorClassName"], []).append(actor["Address"]["NodeID"])
+    return found
 
 
 def _wait_nodes(ray, count: int) -> list[str]:
