@@ -190,7 +190,7 @@ class Ingester:
         if not cable.paragraphs:
             self.report.empty_cables.append(cable.id)
         self.pending.append((cable, copy[0] if copy else None))
-        if sum(len(c.paragraphs) for c, _ in self.pending) >= min(self.batch_paragraphs, BATCH_PARAGRAPHS):
+        if sum(len(c.paragraphs) for c, _ in self.pending) >= self.batch_paragraphs:
             self.flush()
 
     def flush(self) -> None:

@@ -25,6 +25,13 @@ def bounded_match(db: sqlite3.Connection, match: str) -> str:
     low, high, rows = _rowid_span(db)
     if rows < PRUNE_MIN_ROWS:
         return match
+    return _pruned(id(db), high, match, db, low, rows, tuple(terms))
+
+
+@lru_cache(maxsize=256)
+def _pruned(_db_id: int, high: int, match: str, db: sqlite3.Connection, low: int, rows: int,
+            terms: tuple[str, ...]) -> str:
+    """The pruned expression, sampled once per store size: a hybrid query asks twice (top list, exact scores)."""
     scale = rows / min(rows, SAMPLE_ROWS)
     upper = low + (high - low) * min(rows, SAMPLE_ROWS) // rows
     estimates = sorted((_sampled_count(db, term, upper) * scale, term) for term in dict.fromkeys(terms))

@@ -134,14 +134,17 @@ class Searcher:
         """
         s = self.settings
         candidates = dict.fromkeys([pid for pid, _ in dense] + [pid for pid, _ in keyword])
-        cable_of = self.store.cable_ids_of(list(candidates))
         if not candidates:
             return []
-        for pid in self._best_cables_paragraphs(dense, cable_of):
-            candidates.setdefault(pid)
+        cable_of = self.store.cable_ids_of(list(candidates))
+        for cable in self._best_cables(dense, cable_of):
+            for pid in self.store.cable_paragraph_ids(cable):
+                candidates.setdefault(pid)
+                cable_of[pid] = cable
         ids, vectors = self.store.vectors(list(candidates))
         cosine = vectors @ query_vector if len(ids) else np.zeros(0)
-        unembedded = [pid for pid in candidates if pid not in set(ids.tolist())]  # keyword hits without a vector
+        embedded = set(ids.tolist())
+        unembedded = [pid for pid in candidates if pid not in embedded]  # keyword hits without a vector
         if unembedded:
             ids = np.concatenate([ids, np.array(unembedded, dtype=np.int64)])
             cosine = np.concatenate([cosine, np.zeros(len(unembedded))])
@@ -154,7 +157,6 @@ class Searcher:
         else:
             fused = s.dense_weight * _standardised(cosine) + (1 - s.dense_weight) * _standardised(bm25)
         if s.cable_weight:
-            cable_of.update(self.store.cable_ids_of([pid for pid in ids.tolist() if pid not in cable_of]))
             cables = [cable_of.get(pid) for pid in ids.tolist()]
             best: dict[str | None, float] = {}
             for cable, score in zip(cables, fused.tolist(), strict=True):
@@ -163,8 +165,8 @@ class Searcher:
         order = np.argsort(-fused, kind="stable")
         return [Ranked(int(ids[i]), float(fused[i]), float(cosine[i]), bm25_of.get(int(ids[i]))) for i in order]
 
-    def _best_cables_paragraphs(self, dense: list[tuple[int, float]], cable_of: dict[int, str]) -> list[int]:
-        """All paragraphs of the cables that hold the dense side's best paragraphs.
+    def _best_cables(self, dense: list[tuple[int, float]], cable_of: dict[int, str]) -> list[str]:
+        """The `cable_expand` cables that hold the dense side's best paragraphs, best first.
 
         Filters are on cable metadata, so the whole cable of a paragraph that passed them passes too.
         """
@@ -175,7 +177,11 @@ class Searcher:
                 cables.append(cable)
             if len(cables) >= self.settings.cable_expand:
                 break
-        return [pid for cable in cables for pid in self.store.cable_paragraph_ids(cable)]
+        return cables
+
+    def _best_cables_paragraphs(self, dense: list[tuple[int, float]], cable_of: dict[int, str]) -> list[int]:
+        """All paragraphs of the best dense cables (the candidates `_fuse` adds)."""
+        return [pid for cable in self._best_cables(dense, cable_of) for pid in self.store.cable_paragraph_ids(cable)]
 
     def _weigh_summaries(self, query: str, fused: list[Ranked]) -> list[Ranked]:
         """Summary paragraphs go up for gist questions and slightly down for specific ones."""
@@ -198,8 +204,8 @@ class Searcher:
         for cable_id in self.store.existing_ids(named):
             ids += self.store.cable_paragraph_ids(cable_id)
         if ids and not filters.empty:
-            allowed = set(self.store.filtered_paragraph_ids(filters).tolist())
-            ids = [i for i in ids if i in allowed]
+            passing = self.store.passing_ids(ids, filters)  # only these cables' paragraphs, not every match
+            ids = [i for i in ids if i in passing]
         return ids
 
     def hits(self, ranked: list[Ranked]) -> list[Hit]:

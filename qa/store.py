@@ -208,18 +208,17 @@ class Store:
             if cable:
                 yield cable
 
-    def paragraphs(self, ids: Sequence[int]) -> dict[int, StoredParagraph]:
-        result: dict[int, StoredParagraph] = {}
+    def _rows_by_id(self, sql: str, ids: Sequence[int], params: Sequence = ()) -> Iterator[tuple]:
+        """Rows of `sql` (whose `{ids}` is the id list) for many ids, in chunks under SQLite's variable limit."""
         ids = list(ids)
         for start in range(0, len(ids), 900):
             chunk = ids[start:start + 900]
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(
-                f"SELECT {PARAGRAPH_COLUMNS} FROM paragraphs p JOIN cables c ON c.id = p.cable_id "
-                f"WHERE p.id IN ({marks})", chunk,
-            ):
-                result[row[0]] = StoredParagraph(*row)
-        return result
+            yield from self.db.execute(sql.format(ids=",".join("?" * len(chunk))), [*chunk, *params])
+
+    def paragraphs(self, ids: Sequence[int]) -> dict[int, StoredParagraph]:
+        sql = (f"SELECT {PARAGRAPH_COLUMNS} FROM paragraphs p JOIN cables c ON c.id = p.cable_id "
+               "WHERE p.id IN ({ids})")
+        return {row[0]: StoredParagraph(*row) for row in self._rows_by_id(sql, ids)}
 
     def cable_paragraph_ids(self, cable_id: str) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM paragraphs WHERE cable_id=? ORDER BY position",
@@ -227,13 +226,7 @@ class Store:
 
     def cable_ids_of(self, ids: Sequence[int]) -> dict[int, str]:
         """paragraph id -> its cable id."""
-        out: dict[int, str] = {}
-        ids = list(ids)
-        for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            marks = ",".join("?" * len(chunk))
-            out.update(self.db.execute(f"SELECT id, cable_id FROM paragraphs WHERE id IN ({marks})", chunk))
-        return out
+        return dict(self._rows_by_id("SELECT id, cable_id FROM paragraphs WHERE id IN ({ids})", ids))
 
     def summary_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of these paragraphs are their cable's summary ('Summary: ...' / 'SUMMARY AND COMMENT')."""
@@ -256,16 +249,10 @@ class Store:
     def passing_ids(self, ids: Sequence[int], filters: Filters) -> set[int]:
         """Which of these paragraphs pass the filters."""
         where, params = filters.sql()
-        out: set[int] = set()
-        ids = list(ids)
-        for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            marks = ",".join("?" * len(chunk))
-            out.update(r[0] for r in self.db.execute(
-                # CROSS JOIN keeps paragraphs as the outer loop: looked up by id, not every cable of a year scanned
-                f"SELECT p.id FROM paragraphs p CROSS JOIN cables c ON c.id = p.cable_id "
-                f"WHERE p.id IN ({marks}) AND {where}", [*chunk, *params]))
-        return out
+        # CROSS JOIN keeps paragraphs as the outer loop: looked up by id, not every cable of a year scanned
+        sql = ("SELECT p.id FROM paragraphs p CROSS JOIN cables c ON c.id = p.cable_id "
+               "WHERE p.id IN ({ids}) AND " + where.replace("{", "{{").replace("}", "}}"))
+        return {row[0] for row in self._rows_by_id(sql, ids, params)}
 
     def filtered_paragraph_ids(self, filters: Filters) -> np.ndarray:
         where, params = filters.sql()
@@ -312,13 +299,8 @@ class Store:
         if ids is None:
             rows = self.db.execute("SELECT id, vector FROM paragraphs WHERE vector IS NOT NULL").fetchall()
         else:
-            rows = []
-            ids = list(ids)
-            for start in range(0, len(ids), 900):
-                chunk = ids[start:start + 900]
-                marks = ",".join("?" * len(chunk))
-                rows += self.db.execute(
-                    f"SELECT id, vector FROM paragraphs WHERE vector IS NOT NULL AND id IN ({marks})", chunk).fetchall()
+            rows = list(self._rows_by_id("SELECT id, vector FROM paragraphs WHERE vector IS NOT NULL AND id IN ({ids})",
+                                         ids))
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
