@@ -161,16 +161,21 @@ class Ingester:
         if self.store.file_seen(sha):
             self.report.unchanged_files += 1
             return
+        problems = self.add_parsed(path, read_cables(text, str(path)))
+        self.flush()
+        if not problems:
+            self.store.mark_file(sha, str(path))
+
+    def add_parsed(self, path: Path, items: Iterable[Cable | ParseError]) -> int:
+        """Add one file's parsed cables; its parse errors go to the report. Returns how many there were."""
         problems = 0
-        for item in read_cables(text, str(path)):
+        for item in items:
             if isinstance(item, ParseError):
                 self.report.skipped.append((str(path), str(item)))
                 problems += 1
             else:
                 self.add(item)
-        self.flush()
-        if not problems:
-            self.store.mark_file(sha, str(path))
+        return problems
 
     def add(self, cable: Cable) -> None:
         if any(c.id == cable.id for c, _ in self.pending):

@@ -111,13 +111,7 @@ class PipelinedIngester(Ingester):
 
     def _store_parsed(self, read: ReadFile, items: Iterable[Cable | ParseError]) -> None:
         """Add a file's cables; the file is marked done by the flush that stores the last of them."""
-        problems = 0
-        for item in items:
-            if isinstance(item, ParseError):
-                self.report.skipped.append((str(read.path), str(item)))
-                problems += 1
-            else:
-                self.add(item)
+        problems = self.add_parsed(read.path, items)
         self._finished.append((None if problems else read.sha, read.path))
         if not self.pending:
             self.flush()
