@@ -172,11 +172,11 @@ class Searcher:
         """
         cables: list[str] = []
         for pid, _score in dense:
+            if len(cables) >= self.settings.cable_expand:
+                break
             cable = cable_of.get(pid)
             if cable and cable not in cables:
                 cables.append(cable)
-            if len(cables) >= self.settings.cable_expand:
-                break
         return cables
 
     def _best_cables_paragraphs(self, dense: list[tuple[int, float]], cable_of: dict[int, str]) -> list[int]:

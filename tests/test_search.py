@@ -180,3 +180,9 @@ def test_reftel_of_the_cable_in_view_is_found_first(fake_library, tmp_path):
     assert hits[0].cable_id == fake_library.store.cable("ALMATY100").id
     without = fake_library.search("what did reftel A say about exports", k=3)
     assert without[0].cable_id != hits[0].cable_id or without[0].score < hits[0].score
+
+
+def test_cable_expand_zero_adds_no_cable(library):
+    searcher = Searcher(library.store, library.index, library.embedder, SearchSettings(cable_expand=0))
+    dense, _vector = searcher._dense("Sanginkhanov guarantees transferred detainees", Filters(), 5)
+    assert searcher._best_cables(dense, library.store.cable_ids_of([pid for pid, _ in dense])) == []
