@@ -140,10 +140,16 @@ def _filters(args: argparse.Namespace) -> Filters:
                         tag=args.tag, classification=args.classification)
 
 
-def _library(args: argparse.Namespace):
-    from qa.library import Library
+def _library(args: argparse.Namespace, existing: bool = True):
+    """The store named by --home / $CABLES_HOME; commands that only read it refuse a folder that holds none."""
+    from qa.errors import StoreError
+    from qa.library import DB_FILE, Library, default_home
 
-    return Library(args.home, model=args.model, backend=args.backend)
+    home = Path(args.home) if args.home else default_home()
+    if existing and not (home / DB_FILE).exists():
+        raise StoreError(f"no store at {home}: run `cables ingest PATH --home {home}` first, or check --home "
+                         "and $CABLES_HOME")
+    return Library(home, model=args.model, backend=args.backend)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -151,7 +157,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         from qa.distributed import require_ray
 
         require_ray()
-    library = _library(args)
+    library = _library(args, existing=False)
     from qa.progress import ProgressBar
 
     progress = ProgressBar(enabled=not args.quiet and not args.json)
@@ -273,9 +279,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from qa.library import Library
-
-    stats = Library(args.home, model=args.model, backend=args.backend).stats()
+    stats = _library(args).stats()
     if args.json:
         print(json.dumps(stats, indent=2))
     else:

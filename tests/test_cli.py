@@ -171,3 +171,12 @@ def test_killed_ingest_leaves_a_usable_store_and_resumes(shared_corpus, tmp_path
     assert report["cables_added"] == 60 - stats["cables"]
     final = json.loads(run_cli("stats", "--json", home=home, check=True).stdout)
     assert (final["cables"], final["paragraphs"], final["vectors"]) == (60, expected, expected)
+
+
+def test_reading_a_folder_without_a_store_says_so_and_creates_nothing(tmp_path):
+    home = tmp_path / "typo"
+    for args in (("search", "detainees"), ("ask", "detainees"), ("stats",), ("show", "06ALMATY2399")):
+        result = run_cli(*args, home=home)
+        assert result.returncode == 4, args
+        assert result.stderr.startswith("cables: error: no store at") and result.stderr.count("\n") == 1
+    assert not home.exists()
