@@ -146,3 +146,9 @@ def test_a_texts_vector_does_not_depend_on_what_is_embedded_with_it(embedder, te
     alone = np.vstack([embedder.embed([text]) for text in texts])
     together = embedder.embed(list(texts) + ["An unrelated filler sentence about grain exports and harvests."] * 3)
     assert np.array_equal(alone, together[: len(texts)])
+
+
+def test_texts_run_side_by_side_give_the_vectors_of_one_thread(embedder, texts, cache_dir):
+    single = OnnxEmbedder(cache_dir=cache_dir, threads=1)
+    assert embedder.threads == max(1, len(os.sched_getaffinity(0)))  # one run per core by default
+    assert np.array_equal(single.embed(texts), OnnxEmbedder(cache_dir=cache_dir, threads=3).embed(texts))
