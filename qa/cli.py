@@ -45,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    else "is damaged (run `cables doctor` to see what can be rebuilt, or restore a backup)")
         print(f"cables: error: the store database {problem}: {error}", file=sys.stderr)
         return 4
+    except BrokenPipeError:  # `cables show ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("cables: interrupted; what was stored so far is kept (run the same command again to continue)",
               file=sys.stderr)

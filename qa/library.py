@@ -56,7 +56,9 @@ class Library:
 
             model = self.model_option or self.store.get_meta("model")
             try:
-                self._embedder = load_embedder(model, backend=self.backend, cache_dir=self.home / "models")
+                embedder = load_embedder(model, backend=self.backend, cache_dir=self.home / "models")
+                _ = embedder.dim  # a lazily loaded model fails here, as a ModelError, not later mid-search
+                self._embedder = embedder
             except EmbeddingsError as error:
                 raise ModelError(str(error)) from error
         return self._embedder

@@ -180,3 +180,30 @@ def test_reading_a_folder_without_a_store_says_so_and_creates_nothing(tmp_path):
         assert result.returncode == 4, args
         assert result.stderr.startswith("cables: error: no store at") and result.stderr.count("\n") == 1
     assert not home.exists()
+
+
+def test_output_cut_short_by_the_reader_is_no_error(seeds_home):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = dict(os.environ, CABLES_HOME=str(seeds_home))
+    # `cables show ... | head -1`: the reader goes away after one line
+    shown = subprocess.Popen([sys.executable, "-m", "qa", "show", "06ALMATY2399"], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    shown.stdout.read(10)
+    shown.stdout.close()
+    error = shown.stderr.read().decode()
+    assert shown.wait(timeout=60) == 0 and "Traceback" not in error and "BrokenPipe" not in error
+
+
+def test_a_store_built_with_a_model_folder_opens_again_without_naming_it(tmp_path):
+    from embeddings.model import resolve_model_path
+
+    folder = resolve_model_path(None)[1]  # the bundled model, given as a folder like any local model
+    home = tmp_path / "home"
+    run_cli("ingest", str(SEEDS / "000_443c1dcb190b58e3.txt"), "--model", folder, "--quiet", home=home, check=True)
+    found = run_cli("search", "Guantanamo detainees", "--json", "-k", "1", home=home, check=True)
+    assert json.loads(found.stdout)["hits"][0]["cable_id"] == "06ALMATY2399"
