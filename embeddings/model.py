@@ -10,11 +10,10 @@ from typing import Protocol
 import numpy as np
 
 from embeddings.errors import ModelLoadError
+from embeddings.passages import Passage, Span, WindowedEmbedder
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2", "default"}
-WINDOW_WORDS = 170  # ~220 word pieces: inside MiniLM's 256-token window
-WINDOW_STRIDE = 120
 _NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/nvidiactl")
 GPU_BATCH = 256  # texts per forward pass on a GPU in fp16: large batches keep it busy
 
@@ -27,6 +26,10 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return float32 unit vectors, one row per text."""
+        ...
+
+    def embed_passages(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> list[Passage]:
+        """Each text's vector and the vectors of its character spans (sentences), from the same model work."""
         ...
 
 
@@ -46,40 +49,20 @@ def resolve_model_path(name_or_path: str | None) -> tuple[str, str]:
     return name_or_path, name_or_path
 
 
-def windows(text: str, size: int = WINDOW_WORDS, stride: int = WINDOW_STRIDE) -> list[str]:
-    """Overlapping word windows covering a long text (one window for a short one)."""
-    words = text.split()
-    if len(words) <= size:
-        return [text]
-    starts = list(range(0, len(words) - size + stride, stride))
-    return [" ".join(words[s:s + size]) for s in starts if s < len(words)]
+class SentenceTransformerEmbedder(WindowedEmbedder):
+    """sentence-transformers model (torch); loads lazily so importing this module stays cheap.
 
-
-def pool_windows(texts: Sequence[str], encode) -> np.ndarray:
-    """Embed each text as the normalised mean of its windows, so long paragraphs stay one vector."""
-    pieces: list[str] = []
-    owners: list[int] = []
-    for i, text in enumerate(texts):
-        for piece in windows(text):
-            pieces.append(piece)
-            owners.append(i)
-    if not pieces:
-        return np.zeros((0, 0), dtype=np.float32)
-    vectors = np.asarray(encode(pieces), dtype=np.float32)
-    out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-    np.add.at(out, np.asarray(owners), vectors)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.maximum(norms, 1e-12)
-
-
-class SentenceTransformerEmbedder:
-    """sentence-transformers model (torch); loads lazily so importing this module stays cheap."""
+    Texts are windowed and pooled as the onnx backend does (`embeddings.passages`), from the model's own
+    transformer; a model with layers beyond Transformer/Pooling/Normalize is run through its plain `encode`
+    instead (truncated at its length, no span vectors).
+    """
 
     def __init__(self, model: str | None = None, batch_size: int = 32, device: str | None = None) -> None:
         self.name, self.path = resolve_model_path(model)
         self.batch_size = batch_size
         self.device = device
         self._model = None
+        self._windows = None  # (tokenizer, pooling, lower_case, longest), or False for the plain encode
 
     @property
     def model(self):
@@ -106,15 +89,56 @@ class SentenceTransformerEmbedder:
         device = str(self._model.device) if self._model is not None else (self.device or "")
         return device.startswith("cuda")
 
-    def encode_raw(self, texts: Sequence[str]) -> np.ndarray:
-        model = self.model
-        batch = max(self.batch_size, GPU_BATCH) if self.on_gpu else self.batch_size
-        vectors = model.encode(list(texts), batch_size=batch, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+    @property
+    def batch(self) -> int:
+        return max(self.batch_size, GPU_BATCH) if self.on_gpu else self.batch_size
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return pool_windows(texts, self.encode_raw)
+    def embed_passages(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> list[Passage]:
+        if texts and self._windowing() is False:
+            vectors = self.model.encode(list(texts), batch_size=self.batch, normalize_embeddings=True,
+                                        convert_to_numpy=True, show_progress_bar=False)
+            dim = self.dim
+            return [Passage(np.asarray(v, dtype=np.float32), np.zeros((len(s), dim), np.float32))
+                    for v, s in zip(vectors, spans, strict=True)]
+        return super().embed_passages(texts, spans)
+
+    def _windowing(self):
+        if self._windows is None:
+            from embeddings.layout import local_folder, read_layout
+            from embeddings.tokenizer import FastTokenizer
+
+            try:
+                layout = read_layout(self.name, local_folder(self.name, self.path))
+                tokenizer = FastTokenizer(layout.transformer_dir)
+                self._windows = (tokenizer, layout.pooling, layout.lower_case,
+                                 layout.max_length or tokenizer.model_max_length)
+            except (ModelLoadError, OSError, ValueError):
+                self._windows = False
+        return self._windows
+
+    def _run(self, windows: list[list[int]]) -> list[np.ndarray]:
+        """Each window's last hidden state, in length-sorted padded batches on the model's device."""
+        import torch
+
+        model = self.model
+        transformer = model[0].auto_model
+        pad = self._windowing()[0].pad_token_id
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        out: list[np.ndarray] = [np.zeros(0)] * len(windows)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch):
+                chunk = order[start:start + self.batch]
+                width = max(len(windows[i]) for i in chunk)
+                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for row, i in enumerate(chunk):
+                    ids[row, :len(windows[i])] = torch.tensor(windows[i])
+                    mask[row, :len(windows[i])] = 1
+                hidden = transformer(input_ids=ids.to(transformer.device), attention_mask=mask.to(transformer.device))
+                states = hidden.last_hidden_state.float().cpu().numpy()
+                for row, i in enumerate(chunk):
+                    out[i] = states[row, :len(windows[i])]
+        return out
 
 
 def _best_device() -> str:

@@ -17,7 +17,6 @@ import re
 import tempfile
 import threading
 import warnings
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -26,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.errors import ModelLoadError
-from embeddings.model import pool_windows, resolve_model_path
+from embeddings.layout import Layout, local_folder, read_json, read_layout
+from embeddings.model import resolve_model_path
+from embeddings.passages import WindowedEmbedder
 from embeddings.tokenizer import FastTokenizer
 
 EXPORT_FORMAT = 1  # bump when the export or quantisation changes, so stale cached files are rebuilt
@@ -37,7 +38,6 @@ OPSET = 17
 # not by splitting one small run over threads: measured 1.6x the paragraphs per CPU second of 2 intra-op threads.
 MIN_QUANTISED_COSINE = 0.95  # below this (on the built-in check texts) the fp32 export is kept instead
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-_SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 _CHECK_TEXTS = (
     "What guarantees did Kazakhstan refuse to give?",
     "The ambassador met the foreign minister on Tuesday to discuss the transfer of detainees and the "
@@ -65,16 +65,6 @@ def default_cache_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class _Layout:
-    """What the sentence-transformers folder says about running the model."""
-
-    transformer_dir: Path
-    max_length: int | None
-    lower_case: bool
-    pooling: str  # "mean", "cls" or "max"
-
-
-@dataclass(frozen=True)
 class _Runtime:
     session: object
     tokenizer: object
@@ -84,7 +74,7 @@ class _Runtime:
     dim: int
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(WindowedEmbedder):
     """Embedder protocol on onnxruntime; the export happens on first use and is cached in `cache_dir`."""
 
     def __init__(self, model: str | None = None, cache_dir: str | os.PathLike | None = None, quantize: bool = True,
@@ -96,7 +86,7 @@ class OnnxEmbedder:
         # cables (and shows them in its progress bar) as they are embedded rather than in bursts
         self.preferred_batch = 64
         self.threads = max(1, int(threads or _cpu_count()))  # texts run side by side, one per thread
-        self._layout: _Layout | None = None
+        self._layout: Layout | None = None
         self._runtime: _Runtime | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -107,16 +97,16 @@ class OnnxEmbedder:
     def dim(self) -> int:
         if self._runtime is not None:
             return self._runtime.dim
-        config = _read_json(self.layout.transformer_dir / "config.json")
+        config = read_json(self.layout.transformer_dir / "config.json")
         for key in ("hidden_size", "dim", "d_model"):
             if isinstance(config.get(key), int):
                 return int(config[key])
         return self._load().dim  # no size in the config: ask the model
 
     @property
-    def layout(self) -> _Layout:
+    def layout(self) -> Layout:
         if self._layout is None:
-            self._layout = _read_layout(self.name, _local_folder(self.name, self.path))
+            self._layout = read_layout(self.name, local_folder(self.name, self.path))
         return self._layout
 
     @property
@@ -126,36 +116,29 @@ class OnnxEmbedder:
         variant = "int8" if self.quantize else "fp32"
         return self.cache_dir / f"{slug}-{variant}-{_fingerprint(self.layout, self.quantize)}.onnx"
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return pool_windows(texts, self.encode_raw)
-
-    def encode_raw(self, texts: Sequence[str]) -> np.ndarray:
-        """One unit vector per text (truncated at the model's max length), in the order given."""
+    def _windowing(self):
         runtime = self._load()
-        texts = [str(text).strip() for text in texts]
-        if not texts:
-            return np.zeros((0, runtime.dim), dtype=np.float32)
-        if self.layout.lower_case:
-            texts = [text.lower() for text in texts]
-        ids = runtime.tokenizer.encode(texts, runtime.max_length)
-        out = np.empty((len(texts), runtime.dim), dtype=np.float32)
-        longest_first = sorted(range(len(texts)), key=lambda i: -len(ids[i]))  # the long ones never finish last
+        return runtime.tokenizer, self.layout.pooling, self.layout.lower_case, runtime.max_length
+
+    def _run(self, windows: list[list[int]]) -> list[np.ndarray]:
+        """Each window's last hidden state; windows run side by side, longest first, each in a run of its own."""
+        runtime = self._load()
+        out: list[np.ndarray] = [np.zeros(0)] * len(windows)
 
         def run(i: int) -> None:
-            out[i] = _pool(self._hidden(runtime, ids[i]), np.ones((1, len(ids[i])), np.float32),
-                           self.layout.pooling)[0]
+            out[i] = self._hidden(runtime, windows[i])[0]
 
-        if self.threads == 1 or len(texts) == 1:
+        longest_first = sorted(range(len(windows)), key=lambda i: -len(windows[i]))  # the long ones never end last
+        if self.threads == 1 or len(windows) == 1:
             for i in longest_first:
                 run(i)
         else:
             list(self._workers().map(run, longest_first))  # onnxruntime lets go of the GIL while it runs
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return (out / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+        return out
 
     @staticmethod
     def _hidden(runtime: _Runtime, ids: list[int]) -> np.ndarray:
-        """The last hidden state (1 x tokens x dim) of one text's token ids."""
+        """The last hidden state (1 x tokens x dim) of one window's token ids."""
         input_ids = np.asarray([ids], dtype=np.int64)
         feeds = {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)}
         if "token_type_ids" in runtime.input_names:
@@ -222,59 +205,7 @@ class OnnxEmbedder:
         return session, int(hidden.shape[-1])
 
 
-# -- the model folder ------------------------------------------------------------------------------------------
-
-
-def _local_folder(name: str, path: str) -> Path:
-    if os.path.isdir(path):
-        return Path(path)
-    try:  # a hub name that is already in the local Hugging Face cache (never downloads)
-        from huggingface_hub import snapshot_download
-
-        for repo in (path, f"sentence-transformers/{path}") if "/" not in path else (path,):
-            try:
-                return Path(snapshot_download(repo, local_files_only=True))
-            except Exception:
-                continue
-    except ImportError:
-        pass
-    raise ModelLoadError(f"the onnx backend needs model {name!r} on disk: pass --model with a local folder, "
-                         "or use --backend torch")
-
-
-def _read_layout(name: str, root: Path) -> _Layout:
-    transformer_dir, pooling_dir = root, None
-    modules = _read_json(root / "modules.json", default=[])
-    for module in modules if isinstance(modules, list) else []:
-        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
-        if kind not in _SUPPORTED_MODULES:
-            raise ModelLoadError(f"model {name!r} has a {kind} layer the onnx backend cannot run: use --backend torch")
-        if kind == "Transformer":
-            transformer_dir = root / module.get("path", "")
-        elif kind == "Pooling":
-            pooling_dir = root / module.get("path", "")
-    settings = _read_json(transformer_dir / "sentence_bert_config.json") or _read_json(
-        root / "sentence_bert_config.json")
-    pooling = "mean"
-    if pooling_dir is not None:
-        config = _read_json(pooling_dir / "config.json")
-        modes = [mode for key, mode in (("pooling_mode_mean_tokens", "mean"), ("pooling_mode_cls_token", "cls"),
-                                        ("pooling_mode_max_tokens", "max")) if config.get(key)]
-        others = [key for key, value in config.items() if key.startswith("pooling_mode_") and value
-                  and key not in ("pooling_mode_mean_tokens", "pooling_mode_cls_token", "pooling_mode_max_tokens")]
-        if len(modes) > 1 or others:
-            raise ModelLoadError(f"model {name!r} uses a pooling the onnx backend does not support: "
-                                 "use --backend torch")
-        pooling = modes[0] if modes else config.get("pooling_mode", "mean")
-        if pooling not in ("mean", "cls", "max"):
-            raise ModelLoadError(f"model {name!r} uses {pooling} pooling, which the onnx backend does not support: "
-                                 "use --backend torch")
-    max_length = settings.get("max_seq_length")
-    return _Layout(transformer_dir=transformer_dir, max_length=int(max_length) if max_length else None,
-                   lower_case=bool(settings.get("do_lower_case", False)), pooling=pooling)
-
-
-def _fingerprint(layout: _Layout, quantize: bool) -> str:
+def _fingerprint(layout: Layout, quantize: bool) -> str:
     """Hash of what the export depends on: config, weights (size + mtime), and the export settings."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"format": EXPORT_FORMAT, "opset": OPSET, "quantize": quantize}).encode())
@@ -298,7 +229,7 @@ def _load_tokenizer(name: str, folder: Path) -> FastTokenizer:
 # -- export ----------------------------------------------------------------------------------------------------
 
 
-def _export(name: str, layout: _Layout, tokenizer, target: Path, quantize: bool) -> None:
+def _export(name: str, layout: Layout, tokenizer, target: Path, quantize: bool) -> None:
     """Export (and quantise) the transformer to `target`, atomically; every failure is a ModelLoadError."""
     temporary: list[str] = []
     try:
@@ -330,7 +261,7 @@ def _export(name: str, layout: _Layout, tokenizer, target: Path, quantize: bool)
                 os.remove(path)
 
 
-def _export_fp32(layout: _Layout, tokenizer, check, path: str) -> tuple[np.ndarray, list[str]]:
+def _export_fp32(layout: Layout, tokenizer, check, path: str) -> tuple[np.ndarray, list[str]]:
     """torch.onnx.export of the transformer, checked against torch on a batch of another shape."""
     try:
         import torch
@@ -445,14 +376,6 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
     return (a * b).sum(axis=1)
-
-
-def _read_json(path: Path, default=None):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return {} if default is None else default
 
 
 def _cpu_count() -> int:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from embeddings.passages import Tokens
+
 DEFAULT_MAX_LENGTH = 512
 
 
@@ -27,6 +29,7 @@ class FastTokenizer:
         self._lock = threading.Lock()  # the Rust tokenizer's truncation setting is shared state
         self._hf = None
         self._fast = None
+        self._specials: tuple[list[int], list[int]] | None = None
         if (folder / "tokenizer.json").is_file():
             from tokenizers import Tokenizer
 
@@ -54,6 +57,29 @@ class FastTokenizer:
                 return [encoding.ids for encoding in self._fast.encode_batch(texts)]
             return self._hf(texts, truncation=True, max_length=max_length, return_attention_mask=False,
                             return_token_type_ids=False)["input_ids"]
+
+    def pieces(self, texts: Sequence[str]) -> list[Tokens]:
+        """Each whole text's word pieces (no special tokens, no truncation) with their character offsets."""
+        texts = list(texts)
+        if self._fast is not None:
+            with self._lock:
+                self._fast.no_truncation()
+                encodings = self._fast.encode_batch(texts, add_special_tokens=False)
+            return [Tokens(list(e.ids), [tuple(o) for o in e.offsets]) for e in encodings]
+        out = self._hf(texts, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False,
+                       return_token_type_ids=False)
+        return [Tokens(list(ids), [tuple(o) for o in offsets])
+                for ids, offsets in zip(out["input_ids"], out["offset_mapping"], strict=True)]
+
+    @property
+    def specials(self) -> tuple[list[int], list[int]]:
+        """The special tokens the model expects before and after a text (BERT: [CLS] and [SEP])."""
+        if self._specials is None:
+            bare = self.pieces(["a"])[0].ids
+            full = self.encode(["a"], DEFAULT_MAX_LENGTH)[0]
+            at = next((i for i in range(len(full)) if full[i:i + len(bare)] == bare), 0)
+            self._specials = (full[:at], full[at + len(bare):])
+        return self._specials
 
     def batch(self, texts: Sequence[str], max_length: int) -> dict[str, np.ndarray]:
         """Right-padded int64 `input_ids` and `attention_mask` arrays for a batch of texts."""

@@ -7,7 +7,8 @@ cable parsed and embedded on a worker is the cable a local ingest would have sto
 Row columns: seq (file order), part (cable index in its file; FILE_ROW for the file's own row), path, sha,
 kind (CABLE / PARSE_ERROR / FILE), status (the FILE row: NEW / UNCHANGED / UNREADABLE), payload (pickled cable,
 or the error message), count (FILE row: how many item rows the file produced), embed (the cable needs vectors).
-The embedding actor adds: vectors (float32 bytes, one row per indexable paragraph) and node (the node id).
+The embedding actor adds: vectors (float32 bytes, one row per indexable paragraph), sentences (float16 bytes, one
+row per sentence of those paragraphs, in order) and node (the node id).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from qa.errors import CablesError, ParseError
 from qa.formats import read_cables
-from qa.ingest import BATCH_PARAGRAPHS, embedding_text, indexable, read_file
+from qa.ingest import BATCH_PARAGRAPHS, embedding_input, indexable, read_file
 from qa.records import Cable
 
 FILE_ROW = -1
@@ -85,21 +86,25 @@ class EmbedActor:
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         out = {name: list(batch[name]) for name in COLUMNS}
         blobs = [b""] * len(out["seq"])
+        sentence_blobs = [b""] * len(out["seq"])
         for group in embedding_groups(batch):
-            texts: list[str] = []
+            inputs: list[tuple[str, list[tuple[int, int]]]] = []
             owners: list[int] = []
             for row, cable in group:
                 for paragraph in cable.paragraphs:
                     if indexable(paragraph):
-                        texts.append(embedding_text(cable, paragraph))
+                        inputs.append(embedding_input(cable, paragraph))
                         owners.append(row)
-            if not texts:
+            if not inputs:
                 continue
-            vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
-            owner_array = np.asarray(owners)
+            passages = self.embedder.embed_passages([t for t, _ in inputs], [s for _, s in inputs])
             for row in dict.fromkeys(owners):
-                blobs[row] = np.ascontiguousarray(vectors[owner_array == row]).tobytes()
+                mine = [p for p, owner in zip(passages, owners, strict=True) if owner == row]
+                blobs[row] = np.ascontiguousarray(np.vstack([p.vector for p in mine]), dtype=np.float32).tobytes()
+                sentence_blobs[row] = np.ascontiguousarray(np.vstack([p.spans for p in mine]),
+                                                           dtype=np.float16).tobytes()
         out["vectors"] = blobs
+        out["sentences"] = sentence_blobs
         out["node"] = [self.node] * len(blobs)
         return out
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embeddings.passages import Passage
 from qa.cluster_work import CABLE, FILE_ROW, NEW, PARSE_ERROR, UNCHANGED, EmbedActor, parse_files
 from qa.errors import ClusterError, EngineUnavailable, StoreError
 from qa.ingest import Ingester, IngestReport, Progress, iter_files
@@ -227,7 +228,8 @@ class _ClusterIngester(Ingester):
                 continue
             cable = pickle.loads(row["payload"])
             if row["vectors"]:
-                self.embedder.receive(cable, np.frombuffer(row["vectors"], dtype=np.float32))
+                self.embedder.receive(cable, np.frombuffer(row["vectors"], dtype=np.float32),
+                                      np.frombuffer(row["sentences"], dtype=np.float16))
             self.add(cable)
         self.flush()
         self.embedder.forget()
@@ -236,7 +238,7 @@ class _ClusterIngester(Ingester):
 
 
 class _StreamedVectors:
-    """The Ingester's embedder on the driver: hands back the vectors the actors computed, by paragraph text.
+    """The Ingester's embedder on the driver: hands back what the actors computed, by paragraph text.
 
     A text the cluster did not embed (its cable was judged already stored when the job started, and the store
     changed since) is embedded here with the local model, so the store never misses a vector.
@@ -246,25 +248,31 @@ class _StreamedVectors:
         self.local = local
         self.name = local.name
         self.dim = local.dim
-        self.vectors: dict[str, np.ndarray] = {}
+        self.passages: dict[str, Passage] = {}
         self.embedded_here = 0
 
-    def receive(self, cable, flat: np.ndarray) -> None:
-        from qa.ingest import embedding_text, indexable
+    def receive(self, cable, flat: np.ndarray, flat_sentences: np.ndarray) -> None:
+        """A cable's paragraph vectors and sentence vectors as the actor sent them (flat, in paragraph order)."""
+        from qa.ingest import embedding_input, indexable
 
-        texts = [embedding_text(cable, p) for p in cable.paragraphs if indexable(p)]
-        rows = flat.reshape(len(texts), -1) if texts else flat.reshape(0, self.dim)
-        self.vectors.update(zip(texts, rows, strict=True))
+        inputs = [embedding_input(cable, p) for p in cable.paragraphs if indexable(p)]
+        vectors = flat.reshape(len(inputs), self.dim) if inputs else flat.reshape(0, self.dim)
+        sentences = flat_sentences.reshape(-1, self.dim).astype(np.float32)
+        cursor = 0
+        for (text, spans), vector in zip(inputs, vectors, strict=True):
+            self.passages[text] = Passage(vector, sentences[cursor:cursor + len(spans)])
+            cursor += len(spans)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+    def embed_passages(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]) -> list[Passage]:
+        missing = {t: s for t, s in zip(texts, spans, strict=True) if t not in self.passages}
         if missing:
             self.embedded_here += len(missing)
-            self.vectors.update(zip(missing, self.local.embed(missing), strict=True))
-        return np.vstack([self.vectors[t] for t in texts]).astype(np.float32, copy=False)
+            self.passages.update(zip(missing, self.local.embed_passages(list(missing), list(missing.values())),
+                                     strict=True))
+        return [self.passages[t] for t in texts]
 
     def forget(self) -> None:
-        self.vectors.clear()
+        self.passages.clear()
 
 
 class _IndexBuilder:
@@ -286,10 +294,10 @@ class _IndexBuilder:
             def __getattr__(self, name):
                 return getattr(store, name)
 
-            def put_cable(self, cable, vectors, replaces=None):
+            def put_cable(self, cable, vectors, replaces=None, sentence_vectors=None):
                 if replaces:  # SQLite may give the replaced rows' ids out again: drop them from the index first
                     index.remove(np.asarray(store.cable_paragraph_ids(replaces), dtype=np.int64))
-                ids = store.put_cable(cable, vectors, replaces=replaces)
+                ids = store.put_cable(cable, vectors, replaces=replaces, sentence_vectors=sentence_vectors)
                 kept = [(i, v) for i, v in zip(ids, vectors, strict=True) if v is not None]
                 if kept:
                     index.add(np.asarray([i for i, _ in kept], dtype=np.int64), np.vstack([v for _, v in kept]))

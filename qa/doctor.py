@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import StoreError
-from qa.ingest import embedding_text, indexable
+from qa.ingest import embedding_input, indexable
 from qa.records import Paragraph
 from qa.store import keyword_text
 
@@ -105,12 +105,15 @@ def check(library) -> DoctorReport:
 
 
 def _missing_vectors(library) -> list[int]:
-    """Ids of paragraphs that should have a vector (they contain words) but have none, or one of the wrong size."""
+    """Ids of paragraphs that should have vectors (they contain words) but have none, one of the wrong size, or
+    no sentence vectors of the right shape (a store written before sentence vectors existed)."""
     db = library.store.db
-    dim = library.store.vector_dim()
-    rows = db.execute("SELECT id, text, length(vector) FROM paragraphs "
-                      "WHERE vector IS NULL OR length(vector) != ?", ((dim or 0) * 4,)).fetchall()
-    return [pid for pid, text, size in rows if size is not None or indexable(Paragraph("", text))]
+    dim = library.store.vector_dim() or 0
+    rows = db.execute("SELECT id, text, length(vector), length(sentence_vectors) FROM paragraphs WHERE vector IS NULL "
+                      "OR length(vector) != ? OR sentence_vectors IS NULL OR length(sentence_vectors) % ? != 0",
+                      (dim * 4, max(dim * 2, 1))).fetchall()
+    return [pid for pid, text, size, _sentences in rows
+            if (size is not None and size != dim * 4) or indexable(Paragraph("", text))]
 
 
 def _check_vectors(library) -> Finding:
@@ -119,7 +122,7 @@ def _check_vectors(library) -> Finding:
     missing = _missing_vectors(library)
     stats = library.store.stats()
     if orphans or missing:
-        parts = [f"{len(missing)} paragraphs have no usable vector"] if missing else []
+        parts = [f"{len(missing)} paragraphs have no usable vector (or sentence vectors)"] if missing else []
         parts += [f"{orphans} paragraphs belong to no stored cable"] if orphans else []
         return Finding("vectors", False, ", ".join(parts))
     return Finding("vectors", True, f"{stats['paragraphs']} paragraphs, {stats['vectors']} vectors; every paragraph "
@@ -210,17 +213,19 @@ def _repair_vectors(library) -> list[str]:
     rows = db.execute(f"SELECT id, cable_id, position FROM paragraphs WHERE id IN ({','.join('?' * len(missing))})",
                       missing).fetchall()
     cables = {}
-    texts = []
+    inputs = []
     for _pid, cable_id, position in rows:
         cable = cables.get(cable_id) or cables.setdefault(cable_id, library.store.cable(cable_id))
-        texts.append(embedding_text(cable, cable.paragraphs[position]))
+        inputs.append(embedding_input(cable, cable.paragraphs[position]))
     for start in range(0, len(rows), EMBED_BATCH):
-        vectors = library.embedder.embed(texts[start:start + EMBED_BATCH])
+        chunk = inputs[start:start + EMBED_BATCH]
+        passages = library.embedder.embed_passages([t for t, _ in chunk], [s for _, s in chunk])
         with db:
-            for (pid, _, _), vector in zip(rows[start:start + EMBED_BATCH], vectors, strict=True):
-                db.execute("UPDATE paragraphs SET vector=? WHERE id=?",
-                           (np.asarray(vector, dtype=np.float32).tobytes(), pid))
-    done.append(f"embedded {len(rows)} paragraphs that had no usable vector")
+            for (pid, _, _), passage in zip(rows[start:start + EMBED_BATCH], passages, strict=True):
+                sentences = np.asarray(passage.spans, dtype=np.float16).tobytes() if len(passage.spans) else None
+                db.execute("UPDATE paragraphs SET vector=?, sentence_vectors=? WHERE id=?",
+                           (np.asarray(passage.vector, dtype=np.float32).tobytes(), sentences, pid))
+    done.append(f"embedded {len(rows)} paragraphs that had no usable vector (or sentence vectors)")
     return done
 
 

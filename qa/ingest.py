@@ -15,6 +15,7 @@ from pathlib import Path
 from qa.errors import CablesError, InputError, ParseError
 from qa.formats import read_cables
 from qa.records import REDACTION_MARK, Cable, Paragraph
+from qa.text import sentences
 
 BATCH_PARAGRAPHS = 256  # paragraphs embedded per call, unless the embedder prefers fewer (`preferred_batch`)
 SKIP_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".zip", ".gz", ".faiss", ".db", ".sqlite", ".pyc"}
@@ -65,6 +66,25 @@ def embedding_text(cable: Cable, paragraph: Paragraph) -> str:
     head = ". ".join(c.strip() for c in context if c.strip())
     body = paragraph.text.replace(REDACTION_MARK, " ")
     return f"{head}.\n{body}" if head else body
+
+
+def embedding_input(cable: Cable, paragraph: Paragraph) -> tuple[str, list[tuple[int, int]]]:
+    """`embedding_text` and the character span of each of the paragraph's sentences inside it.
+
+    The spans follow `qa.text.sentences(paragraph.text)`, one for one, so stored sentence vectors line up with
+    the sentences the answer quotes.
+    """
+    text = embedding_text(cable, paragraph)
+    offset = len(text) - len(paragraph.text)  # the body ends the text, with redaction marks blanked one for one
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for sentence in sentences(paragraph.text):
+        start = paragraph.text.find(sentence, cursor)
+        if start < 0:
+            start = cursor
+        spans.append((offset + start, offset + start + len(sentence)))
+        cursor = start + len(sentence)
+    return text, spans
 
 
 def indexable(paragraph: Paragraph) -> bool:
@@ -202,11 +222,12 @@ class Ingester:
         """Embed the pending cables' paragraphs in one batch, then store each cable in its own transaction."""
         if not self.pending:
             return
-        texts = [embedding_text(c, p) for c, _ in self.pending for p in c.paragraphs if indexable(p)]
-        vectors = iter(self.embedder.embed(texts)) if texts else iter(())
+        inputs = [embedding_input(c, p) for c, _ in self.pending for p in c.paragraphs if indexable(p)]
+        passages = iter(self.embedder.embed_passages([t for t, _ in inputs], [s for _, s in inputs]) if inputs else ())
         for cable, replaces in self.pending:
-            cable_vectors = [next(vectors) if indexable(p) else None for p in cable.paragraphs]
-            self.store.put_cable(cable, cable_vectors, replaces=replaces)
+            embedded = [next(passages) if indexable(p) else None for p in cable.paragraphs]
+            self.store.put_cable(cable, [e.vector if e else None for e in embedded], replaces=replaces,
+                                 sentence_vectors=[e.spans if e else None for e in embedded])
             if replaces:
                 self.report.cables_replaced += 1
             else:

@@ -38,6 +38,7 @@ class SearchSettings:
     cable_weight: float = 1.5  # share of its cable's best fused score a paragraph inherits
     summary_shift: float = 1.0  # a "gist" question lifts summary paragraphs by this many standard deviations...
     summary_penalty: float = 0.0  # ...any other question lowers them (measured: no gain, see README)
+    sentence_weight: float = 0.7  # a candidate's cosine mixes its paragraph vector and its best sentence's vector
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,10 @@ class Searcher:
         if mode == "hybrid":
             fused = self._fuse(keyword, dense, query_vector, match)
             fused = self._weigh_summaries(query, fused)
+        elif mode == "dense":
+            fused = self._rescored(dense, query_vector)
         else:
-            fused = [Ranked(pid, score, score if mode == "dense" else None, score if mode == "bm25" else None)
-                     for pid, score in (dense or keyword)]
+            fused = [Ranked(pid, score, None, score) for pid, score in keyword]
         named = self._named_cables(query, filters, viewing)
         if named:
             bare = not content_words(REFTEL_RE.sub(" ", CABLE_REF_RE.sub(" ", query)))
@@ -142,7 +144,7 @@ class Searcher:
                 candidates.setdefault(pid)
                 cable_of[pid] = cable
         ids, vectors = self.store.vectors(list(candidates))
-        cosine = vectors @ query_vector if len(ids) else np.zeros(0)
+        cosine = self._cosines(ids, vectors, query_vector)
         embedded = set(ids.tolist())
         unembedded = [pid for pid in candidates if pid not in embedded]  # keyword hits without a vector
         if unembedded:
@@ -164,6 +166,32 @@ class Searcher:
             fused = fused + s.cable_weight * np.array([best[c] for c in cables])
         order = np.argsort(-fused, kind="stable")
         return [Ranked(int(ids[i]), float(fused[i]), float(cosine[i]), bm25_of.get(int(ids[i]))) for i in order]
+
+    def _rescored(self, dense: list[tuple[int, float]], query_vector: np.ndarray) -> list[Ranked]:
+        """Dense mode: the index's candidates ranked by paragraph and sentence vectors together."""
+        if not dense:
+            return []
+        ids, vectors = self.store.vectors([pid for pid, _ in dense])
+        cosine = self._cosines(ids, vectors, query_vector)
+        order = np.argsort(-cosine, kind="stable")
+        return [Ranked(int(ids[i]), float(cosine[i]), float(cosine[i]), None) for i in order]
+
+    def _cosines(self, ids: np.ndarray, vectors: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
+        """Each candidate's similarity to the query: its paragraph vector's, mixed with its best sentence's.
+
+        Sentence vectors (pooled from the paragraph's own forward pass at ingest) let one sentence that answers the
+        question count for more than the paragraph's average topic, which is what tells a cable's paragraphs apart.
+        """
+        if not len(ids):
+            return np.zeros(0)
+        cosine = vectors @ query_vector
+        weight = self.settings.sentence_weight
+        sentences = self.store.sentence_vectors(ids.tolist()) if weight else {}
+        if not sentences:
+            return cosine
+        best = np.array([float((sentences[pid] @ query_vector).max()) if pid in sentences else float(own)
+                         for pid, own in zip(ids.tolist(), cosine.tolist(), strict=True)])
+        return (1 - weight) * cosine + weight * best
 
     def _best_cables(self, dense: list[tuple[int, float]], cable_of: dict[int, str]) -> list[str]:
         """The `cable_expand` cables that hold the dense side's best paragraphs, best first.

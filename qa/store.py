@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS paragraphs(
     cable_id TEXT NOT NULL REFERENCES cables(id) ON DELETE CASCADE,
     position INTEGER NOT NULL,
     label TEXT NOT NULL, marking TEXT, heading TEXT, text TEXT NOT NULL,
-    vector BLOB
+    vector BLOB,
+    sentence_vectors BLOB
 );
 CREATE INDEX IF NOT EXISTS paragraphs_cable ON paragraphs(cable_id, position);
 CREATE VIRTUAL TABLE IF NOT EXISTS paragraphs_fts USING fts5(
@@ -99,6 +100,7 @@ class Store:
                 self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.executescript(SCHEMA)
+                self._add_missing_columns()
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
                 self.db.commit()
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -107,6 +109,12 @@ class Store:
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self.path} is not a usable cables database ({error}); "
                              "move it away (or restore a backup) and ingest again") from error
+
+    def _add_missing_columns(self) -> None:
+        """Stores written before sentence vectors existed gain the column (empty: those paragraphs have none)."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(paragraphs)")}
+        if "sentence_vectors" not in columns:
+            self.db.execute("ALTER TABLE paragraphs ADD COLUMN sentence_vectors BLOB")
 
     def close(self) -> None:
         self.db.close()
@@ -148,8 +156,13 @@ class Store:
             self.db.execute("INSERT OR REPLACE INTO provenance VALUES (?, ?, ?, ?, ?)",
                             (cable_id, source, completeness, int(kept), _now()))
 
-    def put_cable(self, cable: Cable, vectors: Sequence[np.ndarray | None], replaces: str | None = None) -> list[int]:
-        """Store a cable, its paragraphs, their vectors, keyword rows and provenance in one transaction."""
+    def put_cable(self, cable: Cable, vectors: Sequence[np.ndarray | None], replaces: str | None = None,
+                  sentence_vectors: Sequence[np.ndarray | None] | None = None) -> list[int]:
+        """Store a cable, its paragraphs, their vectors, keyword rows and provenance in one transaction.
+
+        `sentence_vectors[i]` (sentences x dim, or None) belongs to paragraph i; kept as float16.
+        """
+        sentence_vectors = sentence_vectors if sentence_vectors is not None else [None] * len(cable.paragraphs)
         with self.db:
             if replaces:
                 self._delete_cable(replaces)
@@ -162,12 +175,16 @@ class Store:
                  json.dumps(list(cable.references)), cable.signer, cable.source, cable.completeness()),
             )
             ids = []
-            for position, (paragraph, vector) in enumerate(zip(cable.paragraphs, vectors, strict=True)):
+            rows = zip(cable.paragraphs, vectors, sentence_vectors, strict=True)
+            for position, (paragraph, vector, sentences) in enumerate(rows):
                 blob = None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
+                parts = None if sentences is None or not len(sentences) else (
+                    np.asarray(sentences, dtype=np.float16).tobytes())
                 cursor = self.db.execute(
-                    "INSERT INTO paragraphs(cable_id, position, label, marking, heading, text, vector) "
-                    "VALUES (?,?,?,?,?,?,?)",
-                    (cable.id, position, paragraph.label, paragraph.marking, paragraph.heading, paragraph.text, blob),
+                    "INSERT INTO paragraphs(cable_id, position, label, marking, heading, text, vector, "
+                    "sentence_vectors) VALUES (?,?,?,?,?,?,?,?)",
+                    (cable.id, position, paragraph.label, paragraph.marking, paragraph.heading, paragraph.text, blob,
+                     parts),
                 )
                 pid = int(cursor.lastrowid)
                 ids.append(pid)
@@ -306,6 +323,18 @@ class Store:
         out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         matrix = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
         return out_ids, matrix
+
+    def sentence_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """paragraph id -> its sentences' vectors (sentences x dim, float32), for those that have them."""
+        dim = self.vector_dim()
+        if not dim:
+            return {}
+        sql = "SELECT id, sentence_vectors FROM paragraphs WHERE sentence_vectors IS NOT NULL AND id IN ({ids})"
+        try:
+            return {pid: np.frombuffer(blob, dtype=np.float16).reshape(-1, dim).astype(np.float32)
+                    for pid, blob in self._rows_by_id(sql, ids)}
+        except sqlite3.OperationalError:  # a store opened read-only that predates sentence vectors
+            return {}
 
     def vector_dim(self) -> int | None:
         """Dimension of the stored vectors (None when there are none yet)."""

@@ -38,6 +38,18 @@ class FakeEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
 
+    def embed_passages(self, texts, spans):
+        """Texts and their spans embedded in one `embed` call (as a real backend does one pass per window)."""
+        from embeddings.passages import Passage
+
+        pieces = [text[a:b] for text, cut in zip(texts, spans, strict=True) for a, b in cut]
+        vectors = self.embed(list(texts) + pieces)
+        passages, cursor = [], len(texts)
+        for i, cut in enumerate(spans):
+            passages.append(Passage(vectors[i], vectors[cursor:cursor + len(cut)]))
+            cursor += len(cut)
+        return passages
+
 
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from embeddings.model import pool_windows, windows
 from qa.answer import retrieval_query
 from qa.records import Cable, Paragraph
 from qa.text import sentences
@@ -26,20 +25,26 @@ def test_sentences_keep_abbreviations_and_initials():
                                "Then talks ended."]
 
 
-def test_long_text_is_embedded_as_one_vector_from_overlapping_windows():
-    text = " ".join(f"w{i}" for i in range(400))
-    parts = windows(text)
-    assert len(parts) > 1 and parts[0].split()[-1] in parts[1].split()  # overlap
-    assert " ".join(parts).split()[-1] == "w399"  # nothing lost at the end
-    calls = []
+def test_long_text_is_windowed_without_loss_and_spans_pool_their_own_tokens():
+    from embeddings.passages import Tokens, embed_passages, windows
 
-    def encode(pieces):
-        calls.append(len(pieces))
-        return np.eye(len(pieces), 4, dtype=np.float32)
+    ids = list(range(1000, 1300))  # 300 word pieces, piece i at characters [2i, 2i+1)
+    tokens = Tokens(ids, [(2 * i, 2 * i + 1) for i in range(300)])
+    cut = windows(tokens, ([1], [2]), width=128)
+    assert len(cut) == 3 and all(len(w) <= 128 and w[0] == 1 and w[-1] == 2 for w in cut)
+    assert [t for w in cut for t in w[1:-1]] == ids  # every piece once, in order
 
-    vectors = pool_windows(["short text", text], encode)
-    assert vectors.shape == (2, 4) and calls == [1 + len(parts)]
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    def run(batch):  # a token's state: (is a special token, its id, 1)
+        return [np.array([[float(t < 1000), float(t), 1.0] for t in w]) for w in batch]
+
+    short = Tokens([1000, 1001], [(0, 1), (2, 3)])
+    passages = embed_passages([tokens, short], [[(0, 20), (590, 600)], []], run, ([1], [2]), width=128)
+    assert [p.spans.shape for p in passages] == [(2, 3), (0, 3)]
+    first = np.array([0.0, np.mean(ids[:10]), 1.0])  # pieces 0-9 start inside characters [0, 20)
+    assert np.allclose(passages[0].spans[0], first / np.linalg.norm(first))
+    assert np.allclose(np.linalg.norm([p.vector for p in passages], axis=1), 1.0)
+    windows_mean = np.mean([v / np.linalg.norm(v) for v in (s.mean(axis=0) for s in run(cut))], axis=0)
+    assert np.allclose(passages[0].vector, windows_mean / np.linalg.norm(windows_mean))
 
 
 def test_untrusted_text_is_rendered_literally():

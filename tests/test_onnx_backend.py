@@ -98,7 +98,7 @@ def test_order_is_preserved(embedder, texts, vectors):
 
 
 def test_empty_input(embedder):
-    assert embedder.encode_raw([]).shape == (0, 384)
+    assert embedder.embed([]).shape == (0, 384) and embedder.embed_passages([], []) == []
 
 
 def test_cache_is_reused(cache_dir, embedder, vectors, texts, monkeypatch):

@@ -31,9 +31,27 @@ class _FakeSentenceTransformer:
         self.halved = True
         return self
 
-    def encode(self, texts, batch_size, **_kwargs):
-        self.batches.append(batch_size)
-        return np.ones((len(texts), 4), dtype=np.float16 if self.halved else np.float32) / 2
+    def get_sentence_embedding_dimension(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int):
+        return types.SimpleNamespace(auto_model=_FakeTransformer(self))
+
+
+class _FakeTransformer:
+    """The Hugging Face model inside the fake: counts rows per forward pass, returns fp16 states when halved."""
+
+    device = "cpu"  # where the tensors go; the fake SentenceTransformer's own device says cuda or cpu
+
+    def __init__(self, owner: _FakeSentenceTransformer) -> None:
+        self.owner = owner
+
+    def __call__(self, input_ids, attention_mask):
+        import torch
+
+        self.owner.batches.append(int(input_ids.shape[0]))
+        kind = torch.float16 if self.owner.halved else torch.float32
+        return types.SimpleNamespace(last_hidden_state=torch.ones((*input_ids.shape, 4), dtype=kind))
 
 
 @pytest.fixture
@@ -49,19 +67,19 @@ def test_auto_on_cuda_picks_torch_in_fp16_with_large_batches(monkeypatch, fake_s
     monkeypatch.setattr(model_module, "_cuda_available", lambda: True)
     embedder = load_embedder(None, backend="auto")
     assert isinstance(embedder, SentenceTransformerEmbedder)
-    vectors = embedder.embed(["a paragraph", "another one"])
+    vectors = embedder.embed([f"paragraph {i}" for i in range(GPU_BATCH + 1)])
     loaded = fake_st.instances[-1]
     assert loaded.device == "cuda" and loaded.halved
-    assert loaded.batches == [GPU_BATCH]
-    assert vectors.dtype == np.float32 and vectors.shape == (2, 4)
+    assert loaded.batches == [GPU_BATCH, 1]
+    assert vectors.dtype == np.float32 and vectors.shape == (GPU_BATCH + 1, 4)
 
 
 def test_torch_on_cpu_stays_fp32_with_batches_of_32(monkeypatch, fake_st):
     monkeypatch.setattr(model_module, "_cuda_available", lambda: False)
     embedder = load_embedder(None, backend="torch")
-    embedder.embed(["a paragraph"])
+    embedder.embed([f"paragraph {i}" for i in range(40)])
     loaded = fake_st.instances[-1]
-    assert loaded.device == "cpu" and not loaded.halved and loaded.batches == [32]
+    assert loaded.device == "cpu" and not loaded.halved and loaded.batches == [32, 8]
 
 
 def test_auto_on_cpu_picks_onnx_and_forcing_onnx_wins_over_cuda(monkeypatch):
