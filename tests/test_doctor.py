@@ -113,3 +113,17 @@ def test_doctor_on_a_folder_without_a_store(tmp_path):
     result = run_cli("doctor", home=tmp_path / "nothing")
     assert result.returncode == 4 and "no store at" in result.stderr
     assert not (tmp_path / "nothing").exists()
+
+
+def test_a_store_without_sentence_vectors_is_named_and_repaired(seeds_home_copy):
+    db_path = seeds_home_copy / "cables.db"
+    with sqlite3.connect(db_path) as db:
+        before = dict(db.execute("SELECT id, sentence_vectors FROM paragraphs"))
+        db.execute("UPDATE paragraphs SET sentence_vectors=NULL")  # as a store written before they existed
+    db.close()
+    assert "49 paragraphs have no usable vector (or sentence vectors)" in run_cli("doctor", home=seeds_home_copy).stdout
+    repaired = run_cli("doctor", "--repair", home=seeds_home_copy)
+    assert repaired.returncode == 0 and "embedded 49 paragraphs" in repaired.stdout
+    with sqlite3.connect(db_path) as db:
+        assert dict(db.execute("SELECT id, sentence_vectors FROM paragraphs")) == before  # the same bytes again
+    db.close()

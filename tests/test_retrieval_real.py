@@ -92,3 +92,29 @@ def test_glossary_terms_are_explained_and_widen_the_search(seeds_home):
         hits = json.loads(run_cli("search", question, "--mode", mode, "--json", "-k", "3",
                                   home=seeds_home, check=True).stdout)["hits"]
         assert "06ALMATY2399 ¶3" in [h["citation"] for h in hits], mode
+
+
+def test_every_sentence_gets_its_own_vector_from_the_paragraphs_forward_pass(seeds_home):
+    """Stored sentence vectors line up one for one with the sentences answers quote, and each is closest to its own
+    sentence (embedded alone) among the paragraph's sentences."""
+    import sqlite3
+
+    import numpy as np
+
+    from embeddings import load_embedder
+    from qa.text import sentences
+
+    embedder = load_embedder(None, cache_dir=seeds_home / "models")
+    with sqlite3.connect(seeds_home / "cables.db") as db:
+        rows = db.execute("SELECT text, sentence_vectors FROM paragraphs WHERE vector IS NOT NULL").fetchall()
+    db.close()
+    checked = 0
+    for text, blob in rows:
+        parts = np.frombuffer(blob, dtype=np.float16).reshape(-1, embedder.dim).astype(np.float32)
+        said = sentences(text)
+        assert len(parts) == len(said) and np.allclose(np.linalg.norm(parts, axis=1), 1.0, atol=1e-2)
+        if len(said) >= 3:
+            alone = embedder.embed(said)
+            assert (np.argmax(alone @ parts.T, axis=1) == np.arange(len(said))).mean() >= 0.75
+            checked += 1
+    assert checked >= 10
