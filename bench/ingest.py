@@ -61,13 +61,25 @@ def embedded_texts(home: Path) -> list[str]:
         library.close()
 
 
-def plain_encode_rate(texts: list[str]) -> tuple[float, float]:
-    """Texts per wall second and per CPU second of SentenceTransformer.encode, fp32, batch 32, CPU (load not timed)."""
+def stored_model(home: Path) -> str:
+    from qa.store import Store
+
+    store = Store(home / "cables.db", readonly=True)
+    try:
+        return store.get_meta("model") or ""
+    finally:
+        store.close()
+
+
+def plain_encode_rate(texts: list[str], model_name: str, cache_dir: Path) -> tuple[float, float]:
+    """Texts per wall second and per CPU second of SentenceTransformer.encode, fp32, batch 32, CPU (load not timed).
+
+    The same model ingest ran (`model_name`, as the store records it; the default's merged folder is reused)."""
     from sentence_transformers import SentenceTransformer
 
     from embeddings.model import resolve_model_path
 
-    model = SentenceTransformer(resolve_model_path(None)[1], device="cpu")
+    model = SentenceTransformer(resolve_model_path(model_name, cache_dir)[1], device="cpu")
     model.encode(texts[:32], batch_size=32)  # warm-up
     started, cpu = time.perf_counter(), time.process_time()
     model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
@@ -101,7 +113,7 @@ def main() -> int:
         texts = embedded_texts(home)
         if args.sample and args.sample < len(texts):
             texts = random.Random(0).sample(texts, args.sample)
-        encode_rate, encode_cpu_rate = plain_encode_rate(texts)
+        encode_rate, encode_cpu_rate = plain_encode_rate(texts, stored_model(home), home / "models")
         print(f"SentenceTransformer.encode fp32 batch 32: {len(texts)} texts, {encode_rate:.1f} paragraphs/s; "
               f"{encode_cpu_rate:.1f} paragraphs per CPU second")
         print(f"ratio ingest / plain encode: {ingest_rate / encode_rate:.2f} (wall), "

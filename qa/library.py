@@ -182,6 +182,6 @@ class Library:
 
 
 def _canonical(model: str) -> str:
-    from embeddings.model import resolve_model_path
+    from embeddings.model import model_name
 
-    return resolve_model_path(model)[0]
+    return model_name(model)

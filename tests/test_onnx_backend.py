@@ -139,7 +139,8 @@ def test_failed_export_is_a_one_line_model_load_error(tmp_path, monkeypatch):
     with pytest.raises(ModelLoadError) as caught:
         OnnxEmbedder(cache_dir=tmp_path).embed(["anything"])
     assert "\n" not in str(caught.value) and "tracer exploded" in str(caught.value)
-    assert list(tmp_path.iterdir()) == []  # no half-written model, no temporary files
+    left = [p.name for p in tmp_path.iterdir() if not (p / "adapter.json").is_file()]  # the merged model may stay
+    assert left == []  # no half-written export, no temporary files
 
 
 def test_a_texts_vector_does_not_depend_on_what_is_embedded_with_it(embedder, texts):

