@@ -121,7 +121,9 @@ class SentenceTransformerEmbedder(WindowedEmbedder):
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        model = self.model
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(dimension())
 
     @property
     def on_gpu(self) -> bool:

@@ -31,7 +31,7 @@ class _FakeSentenceTransformer:
         self.halved = True
         return self
 
-    def get_sentence_embedding_dimension(self) -> int:
+    def get_embedding_dimension(self) -> int:
         return 4
 
     def __getitem__(self, index: int):
