@@ -34,17 +34,21 @@ class CachedEmbedder:
         return np.vstack([self.cache[t] for t in texts])
 
 
-NO_CONTEXT = {"cable_expand": 0, "cable_weight": 0.0, "summary_shift": 0.0, "summary_penalty": 0.0}
+NO_CONTEXT = {"cable_expand": 0, "cable_weight": 0.0, "summary_shift": 0.0, "summary_penalty": 0.0,
+              "sentence_weight": 0.0}
 VARIANTS: dict[str, dict] = {
     "convex sum, cosine + bm25/max (first baseline)": {"fusion": "convex", "dense_weight": 0.6, **NO_CONTEXT},
     "reciprocal-rank fusion": {"fusion": "rrf", **NO_CONTEXT},
     "z-score fusion, exact scores for every candidate": NO_CONTEXT,
+    "+ best sentence's vector 0.7 in the cosine": {**NO_CONTEXT, "sentence_weight": 0.7},
     "+ summaries 1.0 sd up for gist questions": {"cable_expand": 0, "cable_weight": 0.0},
     "+ paragraphs of the 3 best dense cables": {"cable_weight": 0.0},
-    "+ cable weight 0.6": {"cable_weight": 0.6},
-    "+ cable weight 1.5 (default)": {},
-    "default, dense weight 0.6": {"dense_weight": 0.6},
-    "default, dense weight 0.8": {"dense_weight": 0.8},
+    "+ cable weight 1.0 (default)": {},
+    "default, cable weight 1.5": {"cable_weight": 1.5},
+    "default, dense weight 0.7": {"dense_weight": 0.7},
+    "default, dense weight 1.0 (no bm25 in the sum)": {"dense_weight": 1.0},
+    "default, no sentence vectors": {"sentence_weight": 0.0},
+    "default, sentence weight 1.0 (best sentence only)": {"sentence_weight": 1.0},
     "default, rrf instead of z-scores": {"fusion": "rrf"},
     "default, summaries also 1.0 sd down for other questions": {"summary_penalty": 1.0},
 }

@@ -13,7 +13,7 @@ from qa import glossary
 from qa.errors import QueryError
 from qa.filters import Filters
 from qa.records import Hit, citation
-from qa.store import Store, StoredParagraph
+from qa.store import Store, StoredParagraph, top_scores
 from qa.text import cable_ids_in, clean_query, content_words, fts_query
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -85,10 +85,12 @@ class Searcher:
             raise QueryError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
         n = max(self.settings.candidates, k)
         match = self._match(query)
-        keyword = self.store.keyword_search(match, filters, n) if match and mode in ("hybrid", "bm25") else []
+        matches = (self.store.keyword_matches(match, filters) if match and mode in ("hybrid", "bm25")
+                   else (np.zeros(0, dtype=np.int64), np.zeros(0)))
+        keyword = top_scores(*matches, n)
         dense, query_vector = self._dense(query, filters, n) if mode in ("hybrid", "dense") else ([], None)
         if mode == "hybrid":
-            fused = self._fuse(keyword, dense, query_vector, match)
+            fused = self._fuse(keyword, dense, query_vector, matches)
             fused = self._weigh_summaries(query, fused)
         elif mode == "dense":
             fused = self._rescored(dense, query_vector)
@@ -128,8 +130,10 @@ class Searcher:
         return self.index.search(vector, n, self.store.filtered_paragraph_ids(filters))
 
     def _fuse(self, keyword: list[tuple[int, float]], dense: list[tuple[int, float]], query_vector: np.ndarray,
-              match: str) -> list[Ranked]:
+              matches: tuple[np.ndarray, np.ndarray]) -> list[Ranked]:
         """Fuse both sides over one candidate set in which every paragraph has its exact cosine and bm25.
+
+        `matches` holds every paragraph the keyword query matched with its bm25 (the rest match nothing: 0).
 
         A paragraph found by one side only is not scored 0 on the other (the usual fusion flaw); the best
         dense cables' other paragraphs join the candidates, and each paragraph inherits part of its cable's score.
@@ -150,8 +154,7 @@ class Searcher:
         if unembedded:
             ids = np.concatenate([ids, np.array(unembedded, dtype=np.int64)])
             cosine = np.concatenate([cosine, np.zeros(len(unembedded))])
-        bm25_of = self.store.keyword_scores(match, ids.tolist()) if match else {}
-        bm25 = np.array([bm25_of.get(pid, 0.0) for pid in ids.tolist()])
+        bm25, matched = _lookup(*matches, ids)
         if s.fusion == "rrf":
             fused = _reciprocal_ranks([cosine, bm25], s.rrf_k)
         elif s.fusion == "convex":  # the first baseline, kept for bench/ablation.py
@@ -165,7 +168,8 @@ class Searcher:
                 best[cable] = max(score, best.get(cable, score))
             fused = fused + s.cable_weight * np.array([best[c] for c in cables])
         order = np.argsort(-fused, kind="stable")
-        return [Ranked(int(ids[i]), float(fused[i]), float(cosine[i]), bm25_of.get(int(ids[i]))) for i in order]
+        return [Ranked(int(ids[i]), float(fused[i]), float(cosine[i]), float(bm25[i]) if matched[i] else None)
+                for i in order]
 
     def _rescored(self, dense: list[tuple[int, float]], query_vector: np.ndarray) -> list[Ranked]:
         """Dense mode: the index's candidates ranked by paragraph and sentence vectors together."""
@@ -186,11 +190,14 @@ class Searcher:
             return np.zeros(0)
         cosine = vectors @ query_vector
         weight = self.settings.sentence_weight
-        sentences = self.store.sentence_vectors(ids.tolist()) if weight else {}
-        if not sentences:
+        if not weight:
             return cosine
-        best = np.array([float((sentences[pid] @ query_vector).max()) if pid in sentences else float(own)
-                         for pid, own in zip(ids.tolist(), cosine.tolist(), strict=True)])
+        owners, starts, sentences = self.store.sentence_vectors(ids.tolist())
+        if not len(owners):
+            return cosine
+        best_of_owner = np.maximum.reduceat(sentences @ query_vector, starts)
+        best, found = _lookup(owners, best_of_owner, ids)
+        best = np.where(found, best, cosine)  # a paragraph without sentence vectors keeps its own cosine
         return (1 - weight) * cosine + weight * best
 
     def _best_cables(self, dense: list[tuple[int, float]], cable_of: dict[int, str]) -> list[str]:
@@ -291,3 +298,14 @@ def to_hit(row: StoredParagraph, score: float) -> Hit:
         score=round(float(score), 6), text=row.text, subject=row.subject, created=row.created, origin=row.origin,
         classification=row.classification, source=row.source, paragraph_id=row.id,
     )
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """values[keys == w] for each w in wanted (0 where absent), and whether each was present; vectorised."""
+    if not len(keys) or not len(wanted):
+        return np.zeros(len(wanted)), np.zeros(len(wanted), dtype=bool)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), len(keys) - 1)
+    found = sorted_keys[at] == wanted
+    return np.where(found, values[order][at], 0.0), found

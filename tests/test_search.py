@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qa import glossary
@@ -96,14 +97,31 @@ def test_zscore_fusion_ranks_the_exact_paragraph_high_and_rrf_runs(library):
 
 
 def test_every_candidate_gets_its_exact_bm25_not_zero(library):
-    match = Searcher(library.store, library.index, library.embedder)._match("Sanginkhanov guarantees terrorist")
-    top = dict(library.store.keyword_search(match, Filters(), 1000))
+    query = "Sanginkhanov guarantees terrorist"
+    searcher = Searcher(library.store, library.index, library.embedder, SearchSettings(candidates=2))
+    top = dict(library.store.keyword_search(searcher._match(query), Filters(), 1000))
     assert len(top) > 3
-    # scored one by one (as the fusion does for dense-only candidates), each gets the same score as in the top list
-    exact = library.store.keyword_scores(match, list(top))
-    assert exact == pytest.approx(top)
-    unrelated = library.store.cable_paragraph_ids("66BUENOSAIRES2481")
-    assert not set(library.store.keyword_scores(match, unrelated)) - set(top)
+    ranked = searcher.rank(query, k=50)
+    beyond = [r for r in ranked if r.paragraph_id in top and r.paragraph_id not in dict(
+        library.store.keyword_search(searcher._match(query), Filters(), 2))]
+    # candidates the keyword side did not bring (it kept only 2) still carry the score they have in the full list
+    assert beyond
+    for r in ranked:
+        if r.paragraph_id in top:
+            assert r.keyword == pytest.approx(top[r.paragraph_id])
+        else:
+            assert r.keyword is None  # matches none of the query's terms
+
+
+def test_keyword_matches_honour_filters_and_rank_like_the_search(library):
+    match = Searcher(library.store, library.index, library.embedder)._match("government minister embassy")
+    ids, scores = library.store.keyword_matches(match, Filters())
+    assert library.store.keyword_search(match, Filters(), 3) == [
+        (int(ids[i]), pytest.approx(float(scores[i]))) for i in np.lexsort((ids, -scores))[:3]]
+    only = Filters.make(year=2005)
+    kept, _ = library.store.keyword_matches(match, only)
+    assert set(kept.tolist()) == library.store.passing_ids(ids.tolist(), only)  # the filter applied inside
+    assert 0 < len(kept) < len(ids)
 
 
 def test_paragraphs_of_the_best_dense_cable_join_the_candidates(library):
