@@ -77,6 +77,7 @@ def main() -> None:
         variants[name] = {k: _typed(k, v) for k, v in (f.split(":") for f in fields.split(",") if f)}
     types = sorted({q.type for q in questions})
     print("| variant | mode | R@1 | R@5 | R@10 | MRR@10 | " + " | ".join(f"{t} R@5" for t in types) + " |")
+    print("|" + "---|" * (6 + len(types)))
     for name, fields in variants.items():
         settings = dataclasses.replace(SearchSettings(), **fields)
         searcher = Searcher(library.store, library.index, embedder, settings)

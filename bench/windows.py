@@ -78,6 +78,7 @@ def main() -> int:
     question_sets = {path: load_questions(path) for path in args.questions}
     print("| scheme | sentence vectors | paragraphs/s | " + " | ".join(
         f"{Path(p).stem} R@5 | {Path(p).stem} MRR@10" for p in args.questions) + " |")
+    print("|" + "---|" * (3 + 2 * len(args.questions)))
     for name, (vectors, sentences, seconds) in schemes.items():
         position = {int(pid): i for i, pid in enumerate(ids)}
         index = VectorIndex(embedder.name, vectors.shape[1])

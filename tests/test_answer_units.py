@@ -62,3 +62,39 @@ def test_bookkeeping_sentences_are_not_statements():
     for sentence in ("End summary.", "End Comment.", "See para 6 for action request.", "(End note.)", "Yes."):
         assert not is_statement(sentence), sentence
     assert is_statement("The GOK could not take custody of the detainees.")
+
+
+def _counting(embedder) -> list[int]:
+    """Record how many texts each `embed` call of this embedder is given."""
+    calls: list[int] = []
+    inner = embedder.embed
+
+    def embed(texts):
+        calls.append(len(texts))
+        return inner(texts)
+
+    embedder.embed = embed
+    return calls
+
+
+def test_answers_score_sentences_from_their_stored_vectors_and_embed_only_question_and_best(fake_library):
+    from tests.conftest import SEEDS
+
+    fake_library.ingest([SEEDS])
+    question = "What guarantees did Kazakhstan refuse to give about Guantanamo detainees?"
+    hits = fake_library.search(question, k=8)
+    statements = sum(1 for hit in hits for s in sentences(hit.text) if len(s.split()) > 3)
+    calls = _counting(fake_library.embedder)
+    answer = fake_library.ask(question)
+    assert answer.answered and statements > 10
+    assert sum(calls) <= 4  # search's query, the question, and the best sentence with the question: no candidates
+    stored = [(s.text, s.citation) for s in answer.statements]
+
+    fake_library.store.db.execute("UPDATE paragraphs SET sentence_vectors = NULL")  # a store from before them
+    fake_library.store.db.commit()
+    calls.clear()
+    again = fake_library.ask(question)
+    assert again.answered and sum(calls) > 10  # every candidate sentence embedded instead
+    cited = {hit.citation: hit.text for hit in again.hits}
+    assert all(s.text in cited[s.citation] for s in again.statements)
+    assert stored and all(text in {h.citation: h.text for h in answer.hits}[c] for text, c in stored)
