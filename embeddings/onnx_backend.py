@@ -8,6 +8,7 @@ so indexes built by either backend are interchangeable.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -248,6 +249,7 @@ def _export(name: str, layout: Layout, tokenizer, target: Path, quantize: bool) 
                 final = int8_path
         os.chmod(final, 0o644)  # mkstemp makes it private; the cache is an ordinary file
         os.replace(final, target)
+        _remove_stale_exports(target)
     except ModelLoadError:
         raise
     except Exception as error:  # torch, onnx and onnxruntime raise many kinds; the user needs one line
@@ -257,6 +259,17 @@ def _export(name: str, layout: Layout, tokenizer, target: Path, quantize: bool) 
         for path in temporary:
             if os.path.exists(path):
                 os.remove(path)
+
+
+def _remove_stale_exports(target: Path) -> None:
+    """Earlier exports of the same model and variant under other fingerprints (older code, settings or weights)
+    are never read again and weigh 59-90 MB each: removed once the new file is in place."""
+    slug, variant, _ = target.stem.rsplit("-", 2)
+    stale = re.compile(rf"{re.escape(slug)}-{re.escape(variant)}-[0-9a-f]+\.onnx")
+    for path in target.parent.iterdir():
+        if path != target and stale.fullmatch(path.name):
+            with contextlib.suppress(OSError):  # another process may be replacing it; it is only a cache
+                path.unlink()
 
 
 def _export_fp32(layout: Layout, tokenizer, check, path: str) -> tuple[np.ndarray, list[str]]:

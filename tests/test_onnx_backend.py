@@ -124,11 +124,18 @@ def test_corrupt_cache_is_rebuilt(embedder, vectors, texts, tmp_path):
     shutil.copyfile(embedder.model_file, broken)
     with open(broken, "r+b") as handle:
         handle.truncate(os.path.getsize(broken) // 3)
+    slug, variant, _ = broken.stem.rsplit("-", 2)
+    stale = broken_dir / f"{slug}-{variant}-0123456789ab.onnx"  # an export of an earlier fingerprint
+    others = [broken_dir / f"{slug}-cables-0a1b2c-{variant}-0123456789ab.onnx",  # another model
+              broken_dir / f"{slug}-fp16-0123456789ab.onnx"]  # another variant
+    for path in [stale, *others]:
+        path.write_bytes(b"old")
     rebuilt = OnnxEmbedder(cache_dir=broken_dir)
     assert rebuilt.model_file == broken
     result = rebuilt.embed(texts)
     assert (result * vectors).sum(axis=1).min() > 0.999
     assert os.path.getsize(broken) > os.path.getsize(embedder.model_file) // 2
+    assert not stale.exists() and all(path.exists() for path in others)
 
 
 def test_failed_export_is_a_one_line_model_load_error(tmp_path, monkeypatch):
