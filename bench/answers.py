@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -62,10 +60,12 @@ def main() -> int:
     items = [json.loads(line) for line in Path(args.questions).read_text().splitlines() if line.strip()]
     library.ask(items[0]["question"])  # warm-up
     rows = {"stored sentence vectors (default)": measure(library, items)}
+    from qa.store import SentenceVectors
+
     store = library.store
     stored = store.sentence_vectors
-    dim = store.vector_dim() or 0
-    store.sentence_vectors = lambda ids: (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
+    none = SentenceVectors.of([], store.vector_dim() or 0)
+    store.sentence_vectors = lambda ids: none
     rows["every candidate sentence embedded"] = measure(library, items)  # the fallback path, as before
     store.sentence_vectors = stored
     library.close()

@@ -89,7 +89,8 @@ def main() -> int:
             return np.asarray(keep, dtype=np.int64), vectors[[position[pid] for pid in keep]]
 
         store.vectors = swapped_vectors
-        store.sentence_vectors = lambda wanted, sentences=sentences: stacked(sentences, wanted)
+        store.candidate_vectors = lambda wanted, v=swapped_vectors, sentences=sentences: (
+            *v(wanted), stacked(sentences, wanted))
         for with_sentences in ([True, False] if sentences else [False]):
             settings = dataclasses.replace(SearchSettings(), sentence_weight=SearchSettings().sentence_weight
                                            if with_sentences else 0.0)
@@ -105,14 +106,16 @@ def main() -> int:
     return 0
 
 
-def stacked(sentences: dict[int, np.ndarray], wanted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`Store.sentence_vectors`'s answer (owners, start rows, stacked vectors) from a dict of the scheme's own."""
+def stacked(sentences: dict[int, np.ndarray], wanted):
+    """`Store.sentence_vectors`'s answer (a SentenceVectors) from a dict of the scheme's own sentence vectors."""
+    from qa.store import SentenceVectors
+
     owners = [int(pid) for pid in wanted if pid in sentences]
     if not owners:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, 0), np.float32)
+        return SentenceVectors(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
     counts = [len(sentences[pid]) for pid in owners]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    return np.asarray(owners, dtype=np.int64), starts, np.vstack([sentences[pid] for pid in owners])
+    return SentenceVectors(np.asarray(owners, dtype=np.int64), starts, np.vstack([sentences[pid] for pid in owners]))
 
 
 if __name__ == "__main__":

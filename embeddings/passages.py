@@ -50,18 +50,12 @@ def embed_passages(tokenized: Sequence[Tokens], spans: Sequence[Sequence[Span]],
                    width: int = WINDOW_TOKENS) -> list[Passage]:
     """The vector of each text and of its spans, from one forward pass per window."""
     head, tail = specials
-    room = max(1, width - len(head) - len(tail))
-    jobs: list[list[int]] = []
-    owners: list[int] = []
-    for number, tokens in enumerate(tokenized):
-        for window in windows(tokens, specials, width):
-            jobs.append(window)
-            owners.append(number)
-    states = run(jobs)
+    per_text = [windows(tokens, specials, width) for tokens in tokenized]
+    states = run([window for text_windows in per_text for window in text_windows])
     passages: list[Passage] = []
     cursor = 0
     for number, tokens in enumerate(tokenized):
-        count = max(1, -(-len(tokens.ids) // room))
+        count = len(per_text[number])
         window_states = states[cursor:cursor + count]
         cursor += count
         vector = _unit(np.mean([_unit(_pool(s, pooling)) for s in window_states], axis=0))

@@ -51,11 +51,14 @@ def answer(searcher: Searcher, question: str, filters: Filters, history: Sequenc
         message = NO_MATCH.format(filters=filters.describe()) if not filters.empty else NO_ANSWER
         return Answer(question, False, (), (), message)
     hits = searcher.hits(ranked)
-    candidates = [(rank, hit, sentence) for rank, hit in enumerate(hits) for sentence in sentences(hit.text)
-                  if is_statement(sentence)]
+    split = [sentences(hit.text) for hit in hits]
+    # (rank of the paragraph, index of the sentence in it) of each sentence worth quoting
+    places = [(rank, i) for rank, parts in enumerate(split) for i, part in enumerate(parts) if is_statement(part)]
+    candidates = [(rank, hits[rank], split[rank][i]) for rank, i in places]
     if not candidates:
         return Answer(question, False, (), (), NO_ANSWER)
-    similarity = _similarities(searcher, query, hits, candidates)
+    query_vector = searcher.embedder.embed([query])[0]
+    similarity = _similarities(searcher, query_vector, split, places, candidates)
     terms = set(content_words(query))
     top = max(ranked[0].score, 1e-9)  # fused scores are relative (standardised), so rank by share of the best
     scores = []
@@ -65,7 +68,7 @@ def answer(searcher: Searcher, question: str, filters: Filters, history: Sequenc
         scores.append(float(sim) + 0.25 * overlap + 0.3 * max(ranked[rank].score, 0.0) / top)
     best = int(np.argmax(scores))
     best_overlap = len(terms & set(content_words(candidates[best][2]))) / max(len(terms), 1)
-    if _own_similarity(searcher, query, candidates[best]) < MIN_SIMILARITY and best_overlap < 0.6:
+    if _own_similarity(searcher, query_vector, candidates[best]) < MIN_SIMILARITY and best_overlap < 0.6:
         return Answer(question, False, (), tuple(hits[:MAX_SOURCES]), NO_ANSWER)
     chosen = _choose(candidates, scores)
     cited: list[Hit] = []
@@ -76,37 +79,33 @@ def answer(searcher: Searcher, question: str, filters: Filters, history: Sequenc
     return Answer(question, True, statements, tuple(cited))
 
 
-def _similarities(searcher: Searcher, query: str, hits: Sequence[Hit],
-                  candidates: list[tuple[int, Hit, str]]) -> np.ndarray:
+def _similarities(searcher: Searcher, query_vector: np.ndarray, split: list[list[str]],
+                  places: list[tuple[int, int]], candidates: list[tuple[int, Hit, str]]) -> np.ndarray:
     """Each candidate sentence's cosine to the query, from the sentence vectors ingest stored (read in its
-    paragraph, no model run: 4x faster answers, measured); sentences of paragraphs without them are embedded."""
-    owners, starts, matrix = searcher.store.sentence_vectors([hit.paragraph_id for hit in hits])
-    first_row = dict(zip(owners.tolist(), starts.tolist(), strict=True))
-    counts = dict(zip(owners.tolist(), np.diff(np.append(starts, len(matrix))).tolist(), strict=True))
-    query_vector = searcher.embedder.embed([query])[0]
-    rows: list[int] = []  # each candidate's row in `matrix`, in the order `candidates` lists them; -1: none
-    for hit in hits:
-        parts = sentences(hit.text)
-        start = first_row.get(hit.paragraph_id, -1)
-        lined_up = start >= 0 and counts[hit.paragraph_id] == len(parts)
-        rows += [start + i if lined_up else -1 for i, part in enumerate(parts) if is_statement(part)]
-    rows_array = np.asarray(rows, dtype=np.int64)
+    paragraph, no model run: 4x faster answers, measured); sentences of paragraphs without them are embedded.
+
+    `split` holds each hit's sentences, `places` each candidate's (hit rank, sentence index)."""
+    hits = [hit for _, hit, _ in candidates]
+    stored = searcher.store.sentence_vectors(list(dict.fromkeys(hit.paragraph_id for hit in hits)))
+    first_row = dict(zip(stored.owners.tolist(), stored.starts.tolist(), strict=True))
+    counts = dict(zip(stored.owners.tolist(), stored.counts().tolist(), strict=True))
+    rows = np.asarray([first_row[hit.paragraph_id] + i if counts.get(hit.paragraph_id) == len(split[rank]) else -1
+                       for (rank, i), hit in zip(places, hits, strict=True)], dtype=np.int64)
     similarity = np.zeros(len(candidates))
-    stored = rows_array >= 0
-    if stored.any():
-        similarity[stored] = matrix[rows_array[stored]] @ query_vector
-    missing = np.flatnonzero(~stored)
+    found = rows >= 0
+    if found.any():
+        similarity[found] = stored.matrix[rows[found]] @ query_vector
+    missing = np.flatnonzero(~found)
     if len(missing):  # a store ingested before sentence vectors, or a paragraph whose count does not line up
         vectors = searcher.embedder.embed([_sentence_text(candidates[i]) for i in missing])
         similarity[missing] = vectors @ query_vector
     return similarity
 
 
-def _own_similarity(searcher: Searcher, query: str, candidate: tuple[int, Hit, str]) -> float:
+def _own_similarity(searcher: Searcher, query_vector: np.ndarray, candidate: tuple[int, Hit, str]) -> float:
     """The sentence embedded alone (with its cable's subject) against the question: the no-answer test's scale,
     which in-paragraph vectors do not share (they carry the paragraph's topic)."""
-    vectors = searcher.embedder.embed([query, _sentence_text(candidate)])
-    return float(vectors[1] @ vectors[0])
+    return float(searcher.embedder.embed([_sentence_text(candidate)])[0] @ query_vector)
 
 
 def _sentence_text(candidate: tuple[int, Hit, str]) -> str:

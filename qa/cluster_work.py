@@ -98,8 +98,10 @@ class EmbedActor:
             if not inputs:
                 continue
             passages = self.embedder.embed_passages([t for t, _ in inputs], [s for _, s in inputs])
-            for row in dict.fromkeys(owners):
-                mine = [p for p, owner in zip(passages, owners, strict=True) if owner == row]
+            by_row: dict[int, list] = {}
+            for passage, owner in zip(passages, owners, strict=True):
+                by_row.setdefault(owner, []).append(passage)
+            for row, mine in by_row.items():
                 blobs[row] = np.ascontiguousarray(np.vstack([p.vector for p in mine]), dtype=np.float32).tobytes()
                 sentence_blobs[row] = np.ascontiguousarray(np.vstack([p.spans for p in mine]),
                                                            dtype=np.float16).tobytes()

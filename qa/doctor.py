@@ -109,11 +109,10 @@ def _missing_vectors(library) -> list[int]:
     no sentence vectors of the right shape (a store written before sentence vectors existed)."""
     db = library.store.db
     dim = library.store.vector_dim() or 0
-    rows = db.execute("SELECT id, text, length(vector), length(sentence_vectors) FROM paragraphs WHERE vector IS NULL "
+    rows = db.execute("SELECT id, text, length(vector) FROM paragraphs WHERE vector IS NULL "
                       "OR length(vector) != ? OR sentence_vectors IS NULL OR length(sentence_vectors) % ? != 0",
                       (dim * 4, max(dim * 2, 1))).fetchall()
-    return [pid for pid, text, size, _sentences in rows
-            if (size is not None and size != dim * 4) or indexable(Paragraph("", text))]
+    return [pid for pid, text, size in rows if (size is not None and size != dim * 4) or indexable(Paragraph("", text))]
 
 
 def _check_vectors(library) -> Finding:

@@ -148,8 +148,7 @@ class Searcher:
             for pid in self.store.cable_paragraph_ids(cable):
                 candidates.setdefault(pid)
                 cable_of[pid] = cable
-        ids, vectors = self.store.vectors(list(candidates))
-        cosine = self._cosines(ids, vectors, query_vector)
+        cosine, ids = self._cosines(list(candidates), query_vector)
         embedded = set(ids.tolist())
         unembedded = [pid for pid in candidates if pid not in embedded]  # keyword hits without a vector
         if unembedded:
@@ -176,30 +175,31 @@ class Searcher:
         """Dense mode: the index's candidates ranked by paragraph and sentence vectors together."""
         if not dense:
             return []
-        ids, vectors = self.store.vectors([pid for pid, _ in dense])
-        cosine = self._cosines(ids, vectors, query_vector)
+        cosine, ids = self._cosines([pid for pid, _ in dense], query_vector)
         order = np.argsort(-cosine, kind="stable")
         return [Ranked(int(ids[i]), float(cosine[i]), float(cosine[i]), None) for i in order]
 
-    def _cosines(self, ids: np.ndarray, vectors: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
-        """Each candidate's similarity to the query: its paragraph vector's, mixed with its best sentence's.
+    def _cosines(self, candidates: list[int], query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(similarity, paragraph id) of each candidate that has a vector: its paragraph vector's cosine, mixed
+        with its best sentence's.
 
         Sentence vectors (pooled from the paragraph's own forward pass at ingest) let one sentence that answers the
         question count for more than the paragraph's average topic, which is what tells a cable's paragraphs apart.
         """
-        if not len(ids):
-            return np.zeros(0)
-        cosine = vectors @ query_vector
         weight = self.settings.sentence_weight
         if not weight:
-            return cosine
-        owners, starts, sentences = self.store.sentence_vectors(ids.tolist())
-        if not len(owners):
-            return cosine
-        best_of_owner = np.maximum.reduceat(sentences @ query_vector, starts)
-        best, found = _lookup(owners, best_of_owner, ids)
+            ids, vectors = self.store.vectors(candidates)
+            return (vectors @ query_vector if len(ids) else np.zeros(0)), ids
+        ids, vectors, sentences = self.store.candidate_vectors(candidates)
+        if not len(ids):
+            return np.zeros(0), ids
+        cosine = vectors @ query_vector
+        if not len(sentences.owners):
+            return cosine, ids
+        best_of_owner = np.maximum.reduceat(sentences.matrix @ query_vector, sentences.starts)
+        best, found = _lookup(sentences.owners, best_of_owner, ids)
         best = np.where(found, best, cosine)  # a paragraph without sentence vectors keeps its own cosine
-        return (1 - weight) * cosine + weight * best
+        return (1 - weight) * cosine + weight * best, ids
 
     def _best_cables(self, dense: list[tuple[int, float]], cable_of: dict[int, str]) -> list[str]:
         """The `cable_expand` cables that hold the dense side's best paragraphs, best first.

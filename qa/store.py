@@ -62,6 +62,30 @@ YEAR_PREFIX_RE = re.compile(r"^\d{2}(?=[A-Z])")
 
 
 @dataclass(frozen=True)
+class SentenceVectors:
+    """Sentence vectors of several paragraphs stacked in one float32 matrix: paragraph owners[i]'s sentences are
+    rows starts[i] up to the next start, in the order `qa.text.sentences` gives them."""
+
+    owners: np.ndarray
+    starts: np.ndarray
+    matrix: np.ndarray
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple], dim: int) -> SentenceVectors:
+        """From (paragraph id, _, float16 blob) rows: one decode for all, not one per paragraph."""
+        if not rows or not dim:
+            return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
+        counts = np.fromiter((len(r[2]) // (2 * dim) for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16).reshape(-1, dim)
+        return cls(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                   np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64), matrix.astype(np.float32))
+
+    def counts(self) -> np.ndarray:
+        """How many sentences each owner has."""
+        return np.diff(np.append(self.starts, len(self.matrix)))
+
+
+@dataclass(frozen=True)
 class StoredParagraph:
     """A paragraph row joined with its cable's metadata: what hits and the viewer are made from."""
 
@@ -331,28 +355,29 @@ class Store:
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         return out_ids, matrix
 
-    def sentence_vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(paragraph ids, start row of each, every sentence vector stacked: float32) of those that have them.
-
-        Paragraph i's sentences are rows starts[i]:starts[i+1]; one decode for all, so a query's few hundred
-        candidates cost one array operation rather than one each."""
-        dim = self.vector_dim()
-        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros((0, dim or 0), np.float32))
-        if not dim:
-            return empty
-        sql = ("SELECT id, sentence_vectors FROM paragraphs WHERE sentence_vectors IS NOT NULL "
+    def sentence_vectors(self, ids: Sequence[int]) -> SentenceVectors:
+        """The stored sentence vectors of these paragraphs (those that have them)."""
+        sql = ("SELECT id, NULL, sentence_vectors FROM paragraphs WHERE sentence_vectors IS NOT NULL "
                "AND length(sentence_vectors) > 0 AND id IN ({ids})")
+        dim = self.vector_dim() or 0
         try:
             rows = list(self._rows_by_id(sql, ids))
         except sqlite3.OperationalError:  # a store opened read-only that predates sentence vectors
-            return empty
+            rows = []
+        return SentenceVectors.of(rows, dim)
+
+    def candidate_vectors(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray, SentenceVectors]:
+        """`vectors(ids)` and `sentence_vectors(ids)` from one read of the rows: search needs both per candidate."""
+        sql = "SELECT id, vector, sentence_vectors FROM paragraphs WHERE vector IS NOT NULL AND id IN ({ids})"
+        try:
+            rows = list(self._rows_by_id(sql, ids))
+        except sqlite3.OperationalError:  # a store opened read-only that predates sentence vectors
+            return (*self.vectors(ids), SentenceVectors.of([], self.vector_dim() or 0))
         if not rows:
-            return empty
-        counts = np.fromiter((len(blob) // (2 * dim) for _, blob in rows), dtype=np.int64, count=len(rows))
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float16).reshape(-1, dim)
-        return (np.fromiter((pid for pid, _ in rows), dtype=np.int64, count=len(rows)), starts,
-                matrix.astype(np.float32))
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32), SentenceVectors.of([], 0)
+        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        return out_ids, matrix, SentenceVectors.of([r for r in rows if r[2]], matrix.shape[1])
 
     def vector_dim(self) -> int | None:
         """Dimension of the stored vectors (None when there are none yet)."""
