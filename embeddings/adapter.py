@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def merged_folder(base: Path, adapter: Path, cache_dir: Path, name: str) -> Path
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-    except (OSError, KeyError, ValueError) as error:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:  # a damaged or foreign adapter file
         if _complete(target):  # another process finished the same folder first
             return target
         raise ModelLoadError(f"cannot merge the adapter {adapter} into {base}: {error}; "

