@@ -96,6 +96,39 @@ def test_whole_shared_corpus_parses(shared_corpus):
     assert paragraphs > 9000
 
 
+def _numbered(*blocks: str) -> str:
+    return "CONFIDENTIAL BERLIN 001271\n\nSUBJECT: TALKS\n\n" + "\n\n".join(blocks) + "\n"
+
+
+def test_a_date_marked_as_a_paragraph_is_folded_back():
+    """Cablegate pages put a ¶ anchor on "5." when a line break falls after "October"; 2, 5, 3 reads 2, 3."""
+    cable = parse_cable(_numbered("¶1. (C) Summary: talks began.", "¶2. (C) Negotiations began on October\n"
+                                  "¶5.  FDP strategist shared details.", "¶3. (C) Source said more.",
+                                  "¶4. (C) Comment: none."))
+    assert [p.label for p in cable.paragraphs] == ["1", "2", "3", "4"]
+    assert cable.paragraphs[1].text == "Negotiations began on October 5. FDP strategist shared details."
+
+
+@pytest.mark.parametrize("labels", [["1", "2", "1", "2"], ["1", "2", "5", "6"], ["1", "2", "7"]])
+def test_numbering_that_restarts_or_skips_is_kept(labels):
+    """Only a number between two in-sequence neighbours is folded: restarts, gaps and a last odd one stay."""
+    cable = parse_cable(_numbered(*(f"¶{n}. Paragraph {n} text." for n in labels)))
+    assert [p.label for p in cable.paragraphs] == labels
+
+
+def test_an_out_of_sequence_number_with_a_marking_is_a_paragraph():
+    """A classification marking says the writer started a paragraph there (a numbering slip, not a date)."""
+    cable = parse_cable(_numbered("¶1. (C) One.", "¶2. (C) Two.", "¶5. (C) Five.", "¶3. (C) Three."))
+    assert [p.label for p in cable.paragraphs] == ["1", "2", "5", "3"]
+
+
+def test_false_numbers_in_the_shared_corpus_are_folded(shared_corpus):
+    path = shared_corpus / "09BERLIN1271.html"
+    cable = parse_cable(path.read_text(encoding="utf-8"), str(path))
+    assert [p.label for p in cable.paragraphs] == [str(n) for n in range(1, 11)]
+    assert "began on October 5. FDP strategist shared" in cable.paragraphs[1].text
+
+
 def test_plain_telegram_header_references_and_bullets():
     cable = parse_cable(TELEGRAM, "t.txt")
     assert cable.id == "PARIS104" and cable.classification == "UNCLASSIFIED"

@@ -281,6 +281,7 @@ class _Draft:
     marking: str | None
     heading: str | None
     lines: list[str]
+    first: str = ""  # the numbered line as written (without a pilcrow), for folding a false number back in
 
 
 def _read_paragraphs(lines: list[str]) -> list[Paragraph]:
@@ -299,7 +300,8 @@ def _read_paragraphs(lines: list[str]) -> list[Paragraph]:
         if m and _accept_number(m, last_number):
             _pilcrow, number, marking, rest = m.groups()
             last_number = int(number)
-            drafts.append(_Draft(number, marking.replace(" ", "") if marking else None, heading, [rest]))
+            drafts.append(_Draft(number, marking.replace(" ", "") if marking else None, heading, [rest],
+                                 line.lstrip("¶ ")))
             heading = None
             i += 1
             continue
@@ -319,11 +321,32 @@ def _read_paragraphs(lines: list[str]) -> list[Paragraph]:
         i += 1
     vocabulary = repair.vocabulary(lines)
     paragraphs = []
-    for draft in drafts:
+    for draft in _fold_false_numbers(drafts):
         text = repair.join_lines(draft.lines, vocabulary)
         if text:
             paragraphs.append(Paragraph(draft.label, text, draft.marking, draft.heading))
     return paragraphs
+
+
+def _fold_false_numbers(drafts: list[_Draft]) -> list[_Draft]:
+    """Put back a number that only looked like a paragraph start: "... began on October / 5.  FDP strategist".
+
+    Pages that mark paragraphs (Cablegate's ¶ anchors) mark these too. A number out of sequence, without a
+    classification marking or a heading, between two paragraphs that are in sequence (2, 5, 3) is the previous
+    paragraph's text: its line goes back there and the numbering reads 2, 3.
+    """
+    kept: list[_Draft] = []
+    for position, draft in enumerate(drafts):
+        previous = kept[-1] if kept else None
+        following = drafts[position + 1] if position + 1 < len(drafts) else None
+        if (previous is not None and following is not None and draft.first and draft.marking is None
+                and draft.heading is None and previous.label.isdigit() and draft.label.isdigit()
+                and following.label.isdigit() and int(draft.label) != int(previous.label) + 1
+                and int(following.label) == int(previous.label) + 1):
+            previous.lines += [draft.first, *draft.lines[1:]]
+            continue
+        kept.append(draft)
+    return kept
 
 
 def _accept_number(match: re.Match[str], last_number: int | None) -> bool:
