@@ -1,6 +1,6 @@
 """Query speed by store size: hybrid search latency (k=10, with and without a filter), peak memory, ANN recall.
 
-    .venv/bin/python bench/query.py --base STORE [--sizes 100000 1000000] [--workdir /tmp/cables-bench]
+    .venv/bin/python bench/query.py --base STORE [--sizes 100000 1000000] [--workdir /tmp/cables-bench] [--cold]
 
 STORE is a store of the shared corpus (e.g. from `cables ingest ../shared/corpus/cablegate-html --home STORE`).
 Synthetic stores of each size are built from it once (bench/synthetic.py: real paragraphs repeated under new
@@ -8,7 +8,8 @@ ids, real vectors plus noise, no model run) and reused.  Each store is measured 
 load (model and index), then every bench/devset.jsonl question without a filter and with one (its own filter,
 else the year of the cable that answers it), after a warm-up; peak RSS is read before the recall check.
 Recall@10 compares the store's index with exact inner-product search over the same vectors (question vectors
-plus stored paragraph vectors as queries).
+plus stored paragraph vectors as queries). --cold empties the OS page cache before each store is opened (Linux,
+as root), so the queries read the database from disk, as the first queries after a reboot do.
 """
 
 from __future__ import annotations
@@ -119,6 +120,16 @@ def recall(library, texts: list[str], extra_queries: int) -> dict:
             "exact_search_ms": round(exact_ms, 2), "index_search_ms": round(index_ms, 2)}
 
 
+def drop_page_cache() -> bool:
+    """Write dirty pages out and drop the clean ones from the OS page cache; False where that is not allowed."""
+    try:
+        subprocess.run(["sync"], check=True)
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+        return True
+    except (OSError, subprocess.CalledProcessError):
+        return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, help="store of the shared corpus (real vectors)")
@@ -126,6 +137,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/cables-bench"))
     parser.add_argument("--recall-queries", type=int, default=100, help="stored vectors used as extra queries")
     parser.add_argument("--build-only", action="store_true", help="build the synthetic stores, measure nothing")
+    parser.add_argument("--cold", action="store_true", help="empty the OS page cache before each store (root)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: one store, JSON out
     args = parser.parse_args()
     if args.measure:
@@ -149,6 +161,9 @@ def main() -> int:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for label, home in homes:  # one at a time: the machine has two cores
+        if args.cold and not drop_page_cache():
+            print("--cold needs Linux and root (it writes /proc/sys/vm/drop_caches)", file=sys.stderr)
+            return 2
         output = subprocess.run([sys.executable, __file__, "--measure", str(home), "--recall-queries",
                                  str(args.recall_queries)], check=True, capture_output=True, text=True).stdout
         r = json.loads(output.strip().splitlines()[-1])

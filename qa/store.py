@@ -8,9 +8,12 @@ rebuilt from these rows whenever it disagrees with them.
 from __future__ import annotations
 
 import json
+import queue
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +26,11 @@ from qa.keyword import bounded_match
 from qa.records import REDACTION_MARK, Cable, Paragraph
 
 SCHEMA_VERSION = 1
+# A query's candidate rows (vector + sentence vectors, several KB each) are read by this many connections side by
+# side once there are PARALLEL_READ_MIN of them: with a cold page cache each row costs a few random disk reads
+# that one connection waits on in turn; sqlite3 lets go of the GIL while it reads.
+PARALLEL_READERS = 4
+PARALLEL_READ_MIN = 64
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS cables(
@@ -122,6 +130,8 @@ class Store:
 
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
+        self._readers: _Readers | None = None
+        self._readers_lock = threading.Lock()
         try:
             if readonly:
                 self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
@@ -150,6 +160,8 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self._readers is not None:
+            self._readers.close()
 
     # ---- metadata ------------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -264,6 +276,26 @@ class Store:
             chunk = ids[start:start + 900]
             yield from self.db.execute(sql.format(ids=",".join("?" * len(chunk))), [*chunk, *params])
 
+    def _rows_side_by_side(self, sql: str, ids: Sequence[int]) -> list[tuple]:
+        """`_rows_by_id` for many ids, split into runs of neighbouring ids read by several connections at once."""
+        ids = sorted(set(ids))
+        readers = self._parallel_readers() if len(ids) >= PARALLEL_READ_MIN else None
+        if readers is None:
+            return list(self._rows_by_id(sql, ids))
+        size = min(900, -(-len(ids) // readers.count))  # under SQLite's variable limit
+        return readers.read(sql, [ids[start:start + size] for start in range(0, len(ids), size)])
+
+    def _parallel_readers(self) -> _Readers | None:
+        """The read-only connections, opened on first use; None where the database cannot be opened again."""
+        if self._readers is None:
+            with self._readers_lock:
+                if self._readers is None:
+                    try:
+                        self._readers = _Readers(self.path, PARALLEL_READERS)
+                    except sqlite3.Error:
+                        return None
+        return self._readers
+
     def paragraphs(self, ids: Sequence[int]) -> dict[int, StoredParagraph]:
         sql = (f"SELECT {PARAGRAPH_COLUMNS} FROM paragraphs p JOIN cables c ON c.id = p.cable_id "
                "WHERE p.id IN ({ids})")
@@ -370,7 +402,7 @@ class Store:
         """`vectors(ids)` and `sentence_vectors(ids)` from one read of the rows: search needs both per candidate."""
         sql = "SELECT id, vector, sentence_vectors FROM paragraphs WHERE vector IS NOT NULL AND id IN ({ids})"
         try:
-            rows = list(self._rows_by_id(sql, ids))
+            rows = self._rows_side_by_side(sql, ids)
         except sqlite3.OperationalError:  # a store opened read-only that predates sentence vectors
             return (*self.vectors(ids), SentenceVectors.of([], self.vector_dim() or 0))
         if not rows:
@@ -424,3 +456,40 @@ def top_scores(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, f
     """The k best (id, score) pairs, best first; ties go to the smaller id, so the order never depends on SQLite's."""
     order = np.lexsort((ids, -scores))[:k]
     return [(int(ids[i]), float(scores[i])) for i in order]
+
+
+
+class _Readers:
+    """Read-only connections to one database and threads to run them: each chunk of a read gets a connection of
+    its own, so reads that wait on the disk overlap. They see the last committed data, as any reader does."""
+
+    def __init__(self, path: Path, count: int) -> None:
+        self.count = count
+        self._free: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all: list[sqlite3.Connection] = []
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        try:
+            for _ in range(count):
+                self._all.append(sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30))
+        except sqlite3.Error:
+            for connection in self._all:
+                connection.close()
+            raise
+        for connection in self._all:
+            self._free.put(connection)
+        self._pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="store-read")
+
+    def read(self, sql: str, chunks: list[list[int]]) -> list[tuple]:
+        def one(chunk: list[int]) -> list[tuple]:
+            connection = self._free.get()
+            try:
+                return connection.execute(sql.format(ids=",".join("?" * len(chunk))), chunk).fetchall()
+            finally:
+                self._free.put(connection)
+
+        return [row for rows in self._pool.map(one, chunks) for row in rows]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for connection in self._all:
+            connection.close()
