@@ -9,7 +9,9 @@ load (model and index), then every bench/devset.jsonl question without a filter 
 else the year of the cable that answers it), after a warm-up; peak RSS is read before the recall check.
 Recall@10 compares the store's index with exact inner-product search over the same vectors (question vectors
 plus stored paragraph vectors as queries). --cold empties the OS page cache before each store is opened (Linux,
-as root), so the queries read the database from disk, as the first queries after a reboot do.
+as root), so the queries read the database from disk, as the first queries after a reboot do; --warm runs
+every question once (with and without its filter) before the timed pass, so the pages they read are cached
+(the default warm-up is 5 questions, and the rest of the page cache is whatever the machine left in it).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def percentile(values: list[float], share: float) -> float:
     return float(np.percentile(np.asarray(values), share * 100))
 
 
-def measure(home: Path, recall_queries: int) -> dict:
+def measure(home: Path, recall_queries: int, warm: bool = False) -> dict:
     """Everything for one store, in this process."""
     from qa.filters import Filters
     from qa.library import Library
@@ -67,8 +69,10 @@ def measure(home: Path, recall_queries: int) -> dict:
     library.load()
     load_seconds = time.perf_counter() - started
     pairs = questions()
-    for question, _ in pairs[:5]:
+    for question, filters in pairs if warm else pairs[:5]:
         library.search(question, k=10)
+        if warm:
+            library.search(question, k=10, filters=Filters.from_dict(filters))
     plain, filtered = [], []
     for question, filters in pairs:
         t = time.perf_counter()
@@ -138,10 +142,11 @@ def main() -> int:
     parser.add_argument("--recall-queries", type=int, default=100, help="stored vectors used as extra queries")
     parser.add_argument("--build-only", action="store_true", help="build the synthetic stores, measure nothing")
     parser.add_argument("--cold", action="store_true", help="empty the OS page cache before each store (root)")
+    parser.add_argument("--warm", action="store_true", help="run every question once before timing them")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: one store, JSON out
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.recall_queries)))
+        print(json.dumps(measure(args.measure, args.recall_queries, args.warm)))
         return 0
     if not args.base or not (args.base / "cables.db").exists():
         print("give --base STORE: a store with the shared corpus ingested", file=sys.stderr)
@@ -164,8 +169,9 @@ def main() -> int:
         if args.cold and not drop_page_cache():
             print("--cold needs Linux and root (it writes /proc/sys/vm/drop_caches)", file=sys.stderr)
             return 2
-        output = subprocess.run([sys.executable, __file__, "--measure", str(home), "--recall-queries",
-                                 str(args.recall_queries)], check=True, capture_output=True, text=True).stdout
+        command = [sys.executable, __file__, "--measure", str(home), "--recall-queries", str(args.recall_queries)]
+        command += ["--warm"] if args.warm else []
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         r = json.loads(output.strip().splitlines()[-1])
         print(f"| {label} | {r['paragraphs']} | {r['index']} | {r['load_s']} | {r['p50_ms']} | {r['p95_ms']} | "
               f"{r['filtered_p50_ms']} | {r['filtered_p95_ms']} | {r['peak_rss_mb']} | {r['recall_at_10']} | "
