@@ -8,9 +8,12 @@ local model folder.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -56,6 +59,7 @@ def merged_folder(base: Path, adapter: Path, cache_dir: Path, name: str) -> Path
             if target.exists():  # left half-made by a process that was killed
                 shutil.rmtree(target, ignore_errors=True)
             os.replace(staging, target)
+            _remove_stale_merges(target)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -65,6 +69,22 @@ def merged_folder(base: Path, adapter: Path, cache_dir: Path, name: str) -> Path
         raise ModelLoadError(f"cannot merge the adapter {adapter} into {base}: {error}; "
                              "pass --model all-MiniLM-L6-v2 for the plain model") from error
     return target
+
+
+def _remove_stale_merges(target: Path) -> None:
+    """Folders merged from another version of the adapter (same name, another fingerprint), and the onnx exports
+    made from them, are never loaded again by this one and weigh about 90 and 60 MB: removed once the new folder
+    is in place. Only folders this module made (they hold its recipe file) are touched."""
+    prefix, _, stamp = target.name.rpartition("-")
+    if not prefix or not re.fullmatch(r"[0-9a-f]+", stamp):
+        return
+    stale = re.compile(rf"{re.escape(prefix)}-[0-9a-f]+")
+    for path in target.parent.iterdir():
+        if path != target and path.is_dir() and stale.fullmatch(path.name) and (path / RECIPE).is_file():
+            shutil.rmtree(path, ignore_errors=True)  # another process may be removing it too; only a cache
+            for export in target.parent.glob(f"{glob.escape(path.name)}-*.onnx"):
+                with contextlib.suppress(OSError):
+                    export.unlink()
 
 
 def _complete(folder: Path) -> bool:

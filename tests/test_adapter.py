@@ -76,3 +76,19 @@ def test_a_damaged_adapter_file_is_a_one_line_model_error(tiny_model, tmp_path):
         merged_folder(base, damaged, tmp_path / "cache", "damaged")
     assert "\n" not in str(raised.value) and "--model all-MiniLM-L6-v2" in str(raised.value)
     assert not (tmp_path / "cache" / "damaged").exists()
+
+
+def test_a_new_merge_removes_folders_and_exports_of_other_adapter_versions(tiny_model, tmp_path):
+    """Each merged folder is ~90 MB and each export ~60 MB: another fingerprint's are never loaded again."""
+    base, adapter, _, _, _ = tiny_model
+    cache = tmp_path / "cache"
+    old = merged_folder(base, adapter, cache, "tiny-cables-0123456789")
+    (cache / "tiny-cables-0123456789-int8-abcdef.onnx").write_bytes(b"old export")
+    foreign = cache / "tiny-cables-fedcba9876"  # not made by the adapter module (no recipe): left alone
+    foreign.mkdir()
+    other_base = merged_folder(base, adapter, cache, "other-cables-0123456789")
+    new = merged_folder(base, adapter, cache, "tiny-cables-aaaaaaaaaa")
+    assert new.is_dir() and not old.exists()
+    assert not (cache / "tiny-cables-0123456789-int8-abcdef.onnx").exists()
+    assert foreign.is_dir() and other_base.is_dir()
+    assert merged_folder(base, adapter, cache, "tiny-cables-aaaaaaaaaa") == new  # reuse removes nothing
