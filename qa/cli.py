@@ -208,7 +208,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"{rank:>2}. [{hit.citation}] {hit.subject or '(no subject)'}")
         print(f"    {hit.origin or '?'}, {hit.created or 'date unknown'}, {hit.classification or '?'}"
               f"  score {hit.score:.4f}")
-        print(textwrap.fill(_clip(hit.text, 400), width=100, initial_indent="    ", subsequent_indent="    "))
+        print(_wrap(_clip(hit.text, 400), "    "))
     return 0
 
 
@@ -245,14 +245,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
         return 0
-    print(textwrap.fill(answer.to_markdown(), width=100))
+    print(_wrap(answer.to_markdown()))
     if answer.answered:
         print("\nSources:")
         for hit in answer.hits:
             print(f"  [{hit.citation}] {hit.subject or '(no subject)'} — {hit.origin or '?'}, "
                   f"{hit.created or 'date unknown'}")
-            print(textwrap.fill(_clip(hit.text, 600), width=100, initial_indent="      ", subsequent_indent="      "))
+            print(_wrap(_clip(hit.text, 600), "      "))
     return 0
+
+
+def _wrap(text: str, indent: str = "", width: int = 100) -> str:
+    """Text wrapped line by line: a paragraph's own line breaks (list items) stay, as in the web view, and a
+    hyphenated word is never cut at its hyphen, so a quote copied from the terminal reads as the cable does."""
+    return "\n".join(textwrap.fill(line, width=width, initial_indent=indent, subsequent_indent=indent,
+                                   break_on_hyphens=False) for line in text.split("\n"))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -278,7 +285,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         if p.heading:
             print(f"    {p.heading}\n")
         marking = f"({p.marking}) " if p.marking else ""
-        print(textwrap.fill(f"¶{p.label}. {marking}{p.text}", width=100) + "\n")
+        print(_wrap(f"¶{p.label}. {marking}{p.text}") + "\n")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -79,6 +80,22 @@ def test_ask_says_when_the_cables_do_not_answer(seeds_home):
     data = json.loads(run_cli("ask", GUARANTEES, "--json", "--origin", "Embassy Paris", home=seeds_home,
                               check=True).stdout)
     assert not data["answered"] and "No cable in the store matches the filters" in data["message"]
+
+
+def test_show_keeps_the_paragraphs_line_breaks_and_hyphenated_words(seeds_home):
+    """The terminal shows what the web view shows: a list line stays a line, "well-known" is never cut."""
+    shown = run_cli("show", "05ALMATY342", "--para", "4", home=seeds_home, check=True).stdout
+    body = shown[shown.index("¶4."):].splitlines()  # the header above names the store's (long) source path
+    assert any(line.startswith("-- and asked that the Ambassador") for line in body)
+    assert all(len(line) <= 100 and not re.search(r"[A-Za-z]-$", line) for line in body)
+
+
+def test_wrapping_never_cuts_a_word_at_its_hyphen():
+    from qa.cli import _wrap
+
+    text = "x" * 93 + " extra-judicial killings\n-- a list item"
+    lines = _wrap(text).splitlines()
+    assert lines == ["x" * 93, "extra-judicial killings", "-- a list item"]
 
 
 def test_show_stats_export_and_glossary(seeds_home, tmp_path):
