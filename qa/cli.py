@@ -256,10 +256,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _wrap(text: str, indent: str = "", width: int = 100) -> str:
-    """Text wrapped line by line: a paragraph's own line breaks (list items) stay, as in the web view, and a
-    hyphenated word is never cut at its hyphen, so a quote copied from the terminal reads as the cable does."""
+    """Text wrapped line by line: a paragraph's own line breaks (list items) stay, as in the web view, a
+    hyphenated word is never cut at its hyphen and a citation ("05ALMATY342 ¶4") never across two lines, so
+    what is copied from the terminal reads as the cable does."""
+    glued = text.replace(" ¶", "\u00a0¶")  # textwrap splits on ASCII whitespace only
     return "\n".join(textwrap.fill(line, width=width, initial_indent=indent, subsequent_indent=indent,
-                                   break_on_hyphens=False) for line in text.split("\n"))
+                                   break_on_hyphens=False) for line in glued.split("\n")).replace("\u00a0¶", " ¶")
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -90,12 +90,13 @@ def test_show_keeps_the_paragraphs_line_breaks_and_hyphenated_words(seeds_home):
     assert all(len(line) <= 100 and not re.search(r"[A-Za-z]-$", line) for line in body)
 
 
-def test_wrapping_never_cuts_a_word_at_its_hyphen():
+def test_wrapping_never_cuts_a_word_at_its_hyphen_or_a_citation():
     from qa.cli import _wrap
 
     text = "x" * 93 + " extra-judicial killings\n-- a list item"
     lines = _wrap(text).splitlines()
     assert lines == ["x" * 93, "extra-judicial killings", "-- a list item"]
+    assert _wrap("y" * 85 + " [05ALMATY342 ¶4] next").splitlines() == ["y" * 85, "[05ALMATY342 ¶4] next"]
 
 
 def test_show_stats_export_and_glossary(seeds_home, tmp_path):
