@@ -274,7 +274,7 @@ class Store:
         ids = list(ids)
         for start in range(0, len(ids), 900):
             chunk = ids[start:start + 900]
-            yield from self.db.execute(sql.format(ids=",".join("?" * len(chunk))), [*chunk, *params])
+            yield from self.db.execute(_with_ids(sql, len(chunk)), [*chunk, *params])
 
     def _rows_side_by_side(self, sql: str, ids: Sequence[int]) -> list[tuple]:
         """`_rows_by_id` for many ids, split into runs of neighbouring ids read by several connections at once."""
@@ -381,11 +381,7 @@ class Store:
         else:
             rows = list(self._rows_by_id("SELECT id, vector FROM paragraphs WHERE vector IS NOT NULL AND id IN ({ids})",
                                          ids))
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        return out_ids, matrix
+        return _decode_vectors(rows)
 
     def sentence_vectors(self, ids: Sequence[int]) -> SentenceVectors:
         """The stored sentence vectors of these paragraphs (those that have them)."""
@@ -405,10 +401,7 @@ class Store:
             rows = self._rows_side_by_side(sql, ids)
         except sqlite3.OperationalError:  # a store opened read-only that predates sentence vectors
             return (*self.vectors(ids), SentenceVectors.of([], self.vector_dim() or 0))
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32), SentenceVectors.of([], 0)
-        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        out_ids, matrix = _decode_vectors(rows)
         return out_ids, matrix, SentenceVectors.of([r for r in rows if r[2]], matrix.shape[1])
 
     def vector_dim(self) -> int | None:
@@ -458,6 +451,18 @@ def top_scores(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, f
     return [(int(ids[i]), float(scores[i])) for i in order]
 
 
+def _with_ids(sql: str, count: int) -> str:
+    """`sql` with its `{ids}` placeholder filled by `count` bound parameters."""
+    return sql.format(ids=",".join("?" * count))
+
+
+def _decode_vectors(rows: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, float32 matrix) from (id, vector blob, ...) rows, decoded in one array operation."""
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return ids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+
 
 class _Readers:
     """Read-only connections to one database and threads to run them: each chunk of a read gets a connection of
@@ -483,7 +488,7 @@ class _Readers:
         def one(chunk: list[int]) -> list[tuple]:
             connection = self._free.get()
             try:
-                return connection.execute(sql.format(ids=",".join("?" * len(chunk))), chunk).fetchall()
+                return connection.execute(_with_ids(sql, len(chunk)), chunk).fetchall()
             finally:
                 self._free.put(connection)
 

@@ -337,16 +337,22 @@ def _fold_false_numbers(drafts: list[_Draft]) -> list[_Draft]:
     """
     kept: list[_Draft] = []
     for position, draft in enumerate(drafts):
-        previous = kept[-1] if kept else None
         following = drafts[position + 1] if position + 1 < len(drafts) else None
-        if (previous is not None and following is not None and draft.first and draft.marking is None
-                and draft.heading is None and previous.label.isdigit() and draft.label.isdigit()
-                and following.label.isdigit() and int(draft.label) != int(previous.label) + 1
-                and int(following.label) == int(previous.label) + 1):
-            previous.lines += [draft.first, *draft.lines[1:]]
-            continue
-        kept.append(draft)
+        if kept and following and _is_false_number(kept[-1], draft, following):
+            kept[-1].lines += [draft.first, *draft.lines[1:]]
+        else:
+            kept.append(draft)
     return kept
+
+
+def _is_false_number(previous: _Draft, draft: _Draft, following: _Draft) -> bool:
+    """An unmarked, unheaded number out of sequence between two numbers that are in sequence."""
+    if not draft.first or draft.marking or draft.heading:
+        return False
+    if not (previous.label.isdigit() and draft.label.isdigit() and following.label.isdigit()):
+        return False
+    expected = int(previous.label) + 1
+    return int(draft.label) != expected and int(following.label) == expected
 
 
 def _accept_number(match: re.Match[str], last_number: int | None) -> bool:
