@@ -46,12 +46,15 @@ class Filters:
                 year = int(year)
             except (TypeError, ValueError) as error:
                 raise QueryError(f"filter year: {year!r} is not a year; use e.g. 2009") from error
+        dates = {}
         for name, value in (("from", date_from), ("to", date_to)):
-            if value:
-                try:
-                    date.fromisoformat(str(value))
+            dates[name] = value
+            if isinstance(value, str) and value.strip():
+                try:  # written YYYY-MM-DD: SQL compares it with the stored dates as text ('20080101' would not work)
+                    dates[name] = date.fromisoformat(value.strip()).isoformat()
                 except ValueError as error:
                     raise QueryError(f"filter {name}: {value!r} is not a date; use YYYY-MM-DD") from error
+        date_from, date_to = dates["from"], dates["to"]
         given = {"origin": origin, "date_from": date_from, "date_to": date_to, "tag": tag,
                  "classification": classification}
         clean = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in given.items()}

@@ -171,8 +171,10 @@ class Library:
         return stats
 
     def load(self) -> None:
-        """Load the model and the (synced) vector index now rather than on the first question."""
+        """Load the model and the (synced) vector index now rather than on the first question, and keep filters
+        in memory from here on (for a process that answers many questions)."""
         _ = self.embedder, self.index
+        self.store.keep_filter_index()
 
     def is_empty(self) -> bool:
         return self.store.stats()["cables"] == 0

@@ -18,12 +18,22 @@ def library(fake_library):
     return fake_library
 
 
+@pytest.fixture(params=["sql", "memory"])
+def either_filters(library, request):
+    """The library with filters run in SQL, or from the in-memory filter index (each filter test runs both)."""
+    if request.param == "memory":
+        library.store.keep_filter_index(wait=True)
+        assert library.store._filter_index() is not None
+    return library
+
+
 def test_keyword_side_finds_exact_names(library):
     hits = library.search("Shamsudinov UNHCR refugee certificate", k=3, mode="bm25")
     assert hits[0].cable_id == "05ALMATY2503"
 
 
-def test_filters_apply_inside_the_search_not_after_it(library):
+def test_filters_apply_inside_the_search_not_after_it(either_filters):
+    library = either_filters
     query = "Guantanamo detainees guarantees"
     unfiltered = [h.cable_id for h in library.search(query, k=60)]
     # the only 1966 cable is far down (or absent) in the global ranking...
@@ -44,12 +54,14 @@ def test_filters_apply_inside_the_search_not_after_it(library):
     (Filters.make(date_from="2005-07-01", date_to="2005-08-18"), {"05ALMATY2503", "05ALMATY2985"}),
     (Filters.make(year=2005, origin="Almaty"), {"05ALMATY342", "05ALMATY2503", "05ALMATY2985"}),
 ])
-def test_each_filter(library, filters, expected):
+def test_each_filter(either_filters, filters, expected):
+    library = either_filters
     hits = library.search("government", k=100, filters=filters)
     assert {h.cable_id for h in hits} == expected
 
 
-def test_unknown_filter_value_gives_no_hits_and_bad_values_are_errors(library):
+def test_unknown_filter_value_gives_no_hits_and_bad_values_are_errors(either_filters):
+    library = either_filters
     assert library.search("detainees", filters=Filters.make(origin="Atlantis")) == []
     with pytest.raises(QueryError, match="YYYY-MM-DD"):
         Filters.make(date_from="last year")
@@ -113,7 +125,8 @@ def test_every_candidate_gets_its_exact_bm25_not_zero(library):
             assert r.keyword is None  # matches none of the query's terms
 
 
-def test_keyword_matches_honour_filters_and_rank_like_the_search(library):
+def test_keyword_matches_honour_filters_and_rank_like_the_search(either_filters):
+    library = either_filters
     match = Searcher(library.store, library.index, library.embedder)._match("government minister embassy")
     ids, scores = library.store.keyword_matches(match, Filters())
     assert library.store.keyword_search(match, Filters(), 3) == [
@@ -135,7 +148,8 @@ def test_paragraphs_of_the_best_dense_cable_join_the_candidates(library):
 @pytest.mark.parametrize("filters", [Filters.make(year=2005), Filters.make(origin="Almaty"), Filters.make(year=1966),
                                      Filters.make(classification="secret"), Filters.make(origin="Atlantis")])
 @pytest.mark.parametrize("depth", [1, 2, 20])
-def test_filtered_dense_search_equals_a_search_restricted_to_every_passing_id(library, filters, depth, monkeypatch):
+def test_filtered_dense_search_equals_one_restricted_to_every_passing_id(either_filters, filters, depth, monkeypatch):
+    library = either_filters
     monkeypatch.setattr("qa.search.FILTER_OVERFETCH", depth)  # shallow: the restricted fallback; deep: the fast path
     searcher = Searcher(library.store, library.index, library.embedder)
     vector = library.embedder.embed(["guarantees for detainees and refugees"])[0]
