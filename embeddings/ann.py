@@ -2,9 +2,11 @@
 
 One exact query took 0.65 ms over 9.4k vectors but 90 ms over 100k on this shared 2-core machine (bench/query.py,
 "exact ms/query"), so the index stays exact only up to ANN_THRESHOLD; above it an
-inverted-file index (IVF, flat codes, so stored vectors are exact and removable) scans only `nprobe` of `nlist`
-clusters.  nlist grows with the square root of the size and nprobe is a fixed share of nlist (recall@10 against
-exact search is measured by bench/query.py).
+inverted-file index (IVF) scans only `nprobe` of `nlist` clusters.  nlist grows with the square root of the size
+and nprobe is a fixed share of nlist (recall@10 against exact search is measured by bench/query.py).  The IVF
+keeps each vector in float16: at a million vectors, against float32 codes (one trial, 300 queries, one thread),
+half the file and memory (754 against 1,484 MB), 7.8 against 10.7 ms a query, recall@10 0.998 against 1.0
+(8-bit codes: 389 MB and 5.2 ms, but recall@10 0.94).  Vectors read back are the stored ones rounded to float16.
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ def ivf_params(size: int) -> IvfParams:
 
 
 def build_ivf(dim: int, ids: np.ndarray, vectors: np.ndarray, seed: int = 1234):
-    """A trained IVF-flat inner-product index holding (ids, vectors), reconstructible and removable by id."""
+    """A trained IVF inner-product index (float16 codes) holding (ids, vectors), reconstructible and removable
+    by id."""
     import faiss
 
     params = ivf_params(len(ids))
     quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFFlat(quantizer, dim, params.nlist, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, dim, params.nlist, faiss.ScalarQuantizer.QT_fp16,
+                                          faiss.METRIC_INNER_PRODUCT)
     index.own_fields = True
     quantizer.this.disown()
     rng = np.random.default_rng(seed)

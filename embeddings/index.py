@@ -33,8 +33,9 @@ class Manifest:
 class VectorIndex:
     """Inner-product search over unit vectors keyed by int64 ids; filters via an id selector.
 
-    Exact (flat) while small; past `ann.ANN_THRESHOLD` vectors it becomes an IVF index in place (one build), and
-    later adds go into the existing clusters, re-clustering only when the index has grown `RETRAIN_GROWTH`-fold.
+    Exact (flat) while small; past `ann.ANN_THRESHOLD` vectors it becomes an IVF index (float16 codes) in place
+    (one build), and later adds go into the existing clusters, re-clustering only when the index has grown
+    `RETRAIN_GROWTH`-fold.
     """
 
     def __init__(self, model: str, dim: int, faiss_index=None, kind: str = "flat", trained_for: int = 0) -> None:
