@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from qa.errors import CablesError
@@ -46,13 +47,14 @@ def build(library, allow_upload: bool = False, export_dir: Path | None = None):
 
     desk = Desk(library, export_dir)
     facets = desk.facets()
+    counts_html = desk.library_html()  # counted once: on a cold million-paragraph store each count reads the disk
 
-    def header() -> str:
-        return ("<div class='desk-header'><h2>cables-qa · research desk</h2>" + desk.library_html()
+    def header(counts_html: str) -> str:
+        return ("<div class='desk-header'><h2>cables-qa · research desk</h2>" + counts_html
                 + "<span class='desk-counts'>Every statement cites the cable and paragraph.</span></div>")
 
     with gr.Blocks(title="cables-qa") as demo:
-        head = gr.HTML(header(), elem_id="desk-header")
+        head = gr.HTML(header(counts_html), elem_id="desk-header")
         turns = gr.State([])
         viewing = gr.State(None)  # the cable open in the viewer, for "reftel A" in the next question
         with gr.Tabs():
@@ -94,7 +96,7 @@ def build(library, allow_upload: bool = False, export_dir: Path | None = None):
                     gr.Markdown("#### Cable")
                     viewer = gr.HTML(webui.cable_html(None), elem_id="viewer", js_on_load=webui.VIEWER_JS)
             with gr.Tab("Library", id="library"):
-                counts = gr.HTML(desk.library_html(), elem_id="library-counts")
+                counts = gr.HTML(counts_html, elem_id="library-counts")
                 if allow_upload:
                     files = gr.File(file_count="multiple", type="filepath", elem_id="upload",
                                     label="Cable files to add (.txt, .html, .md, .csv, .jsonl)")
@@ -130,8 +132,8 @@ def build(library, allow_upload: bool = False, export_dir: Path | None = None):
         if allow_upload:
             def run_ingest(paths, progress=gr.Progress()):  # noqa: B008 - how Gradio asks for a progress bar
                 line = desk.ingest(paths, progress)
-                new = desk.facets()
-                return (line, header(), desk.library_html(), None,
+                new, new_counts = desk.facets(), desk.library_html()
+                return (line, header(new_counts), new_counts, None,
                         gr.update(choices=_choices("Any post", new["origins"])),
                         gr.update(choices=_choices("Any tag", new["tags"])),
                         gr.update(choices=_choices("Any classification", new["classifications"])))
@@ -153,7 +155,6 @@ def prepare(home: str | None = None, model: str | None = None, backend: str = "a
         print(f"Empty store {library.home}: ingesting {folder} …", file=sys.stderr, flush=True)
         report = library.ingest([folder])
         print(report.summary(), file=sys.stderr, flush=True)
-    library.load()  # model and vector index ready before the first question
     return library
 
 
@@ -166,24 +167,29 @@ def serve(home: str | None = None, model: str | None = None, backend: str = "aut
             print("cables: error: --auth must be USER:PASS", file=sys.stderr)
             return 2
         credentials = tuple(auth.split(":", 1))
-    try:
-        library = prepare(home, model, backend, seeds)
-    except CablesError as error:
-        print(f"cables: error: {error}", file=sys.stderr)
-        return error.exit_code
     # Gradio serves only its upload/cache folder: make it private to this server (not the shared /tmp/gradio),
     # and remove it when the server stops (Ctrl-C or SIGTERM)
     private = Path(tempfile.mkdtemp(prefix="cables-ui-"))
     atexit.register(shutil.rmtree, private, ignore_errors=True)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     os.environ.setdefault("GRADIO_TEMP_DIR", str(private / "gradio"))
-    import gradio as gr
-    from starlette.middleware import Middleware
+    try:
+        library = prepare(home, model, backend, seeds)
+        # the model and the vector index load (mostly file reads, without the GIL) while Gradio is imported
+        # and the page built, and are ready before the server answers: 2 s of a 10 s start at a million paragraphs
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load") as pool:
+            loading = pool.submit(library.load)
+            import gradio as gr
+            from starlette.middleware import Middleware
 
-    from qa import webui
-    from qa.ui_guard import NoRemoteFiles
+            from qa import webui
+            from qa.ui_guard import NoRemoteFiles
 
-    demo = build(library, allow_upload=allow_upload, export_dir=private / "exports")
+            demo = build(library, allow_upload=allow_upload, export_dir=private / "exports")
+            loading.result()
+    except CablesError as error:
+        print(f"cables: error: {error}", file=sys.stderr)
+        return error.exit_code
     demo.queue(default_concurrency_limit=4)
     print(f"Serving on http://{host}:{port}" + (" (uploads on)" if allow_upload else ""), file=sys.stderr, flush=True)
     # system fonts: the UI makes no request outside this machine (and works offline)

@@ -455,11 +455,15 @@ class Store:
         classes = self.db.execute("SELECT classification, count(*) FROM cables WHERE classification IS NOT NULL "
                                   "GROUP BY classification ORDER BY classification").fetchall()
         tag_counts: dict[str, int] = {}
-        for (tags,) in self.db.execute("SELECT tags FROM cables WHERE tags != ''"):
+        # cables share tag lists: count each distinct list once (a Python pass over every cable took 0.8 s at 1M)
+        for tags, cables in self.db.execute("SELECT tags, count(*) FROM cables WHERE tags != '' GROUP BY tags"):
             for tag in tags.split():
-                tag_counts[tag] = tag_counts.get(tag, 0) + 1
+                tag_counts[tag] = tag_counts.get(tag, 0) + cables
         return {"origins": origins, "years": years, "classifications": classes,
                 "tags": sorted(tag_counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+    def has_cables(self) -> bool:
+        return self.db.execute("SELECT 1 FROM cables LIMIT 1").fetchone() is not None
 
     def stats(self) -> dict[str, int]:
         one = self.db.execute

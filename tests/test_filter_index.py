@@ -154,3 +154,14 @@ def test_a_loaded_library_filters_in_memory_with_the_real_model(seeds_home):
     finally:
         loaded.close()
     assert got == want and any(want) and not want[-1]
+
+
+def test_the_filter_choices_count_every_cable_of_each_tag(corpus_library):
+    """The UI's tag choices: counted per distinct tag list, the same as a count over every cable."""
+    from collections import Counter
+
+    counted = Counter(tag for (tags,) in corpus_library.store.db.execute("SELECT tags FROM cables")
+                      for tag in (tags or "").split())
+    choices = corpus_library.store.facets()["tags"]
+    assert dict(choices) == dict(counted) and len(choices) > 50
+    assert choices == sorted(choices, key=lambda kv: (-kv[1], kv[0]))
