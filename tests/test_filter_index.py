@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -165,3 +166,21 @@ def test_the_filter_choices_count_every_cable_of_each_tag(corpus_library):
     choices = corpus_library.store.facets()["tags"]
     assert dict(choices) == dict(counted) and len(choices) > 50
     assert choices == sorted(choices, key=lambda kv: (-kv[1], kv[0]))
+
+
+def test_a_store_that_keeps_changing_is_not_rebuilt_after_every_change(fake_library):
+    """After a build, the next one waits a few build-times: filters meanwhile run in SQL, and stay right."""
+    library = fake_library
+    library.ingest([SEEDS])
+    library.store.keep_filter_index(wait=True)
+    keeper = library.store._filter_keeper
+    keeper._next_build = time.monotonic() + 3600  # as if the last build had just taken 15 minutes
+    library.ingest([DATA / "04RANGOON88.html"])
+    secret = Filters.make(classification="secret")
+    assert library.store._filter_index() is None and not (keeper._builder and keeper._builder.is_alive())
+    assert set(library.store.filtered_paragraph_ids(secret).tolist()) == set(
+        library.store.cable_paragraph_ids("04RANGOON88"))
+    keeper._next_build = 0.0  # the wait is over: the next filtered question starts a build
+    assert library.store._filter_index() is None
+    keeper.wait()
+    assert library.store._filter_index() is not None
