@@ -15,7 +15,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 
@@ -48,9 +47,8 @@ class FilterIndex:
         db.execute("BEGIN")
         try:
             cables = db.execute("SELECT id, year, created, origin, classification, tags FROM cables").fetchall()
-            owner = ("INDEXED BY paragraphs_owner" if db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='index' AND name='paragraphs_owner'").fetchone() else "")
-            rows = db.execute(f"SELECT id, cable_id FROM paragraphs {owner}").fetchall()
+            # the planner scans a covering index (paragraphs_owner, or paragraphs_cable in older stores), not rows
+            rows = db.execute("SELECT id, cable_id FROM paragraphs").fetchall()
         finally:
             db.execute("COMMIT")
         row_of = {cable[0]: number for number, cable in enumerate(cables)}
@@ -137,8 +135,8 @@ class FilterIndexKeeper:
     another connection commits, `total_changes` when this one writes.
     """
 
-    def __init__(self, path: Path) -> None:
-        self._uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+    def __init__(self, uri: str) -> None:
+        self._uri = uri  # read-only URI of the database
         self._held: tuple[tuple[int, int], FilterIndex] | None = None
         self._builder: threading.Thread | None = None
         self._lock = threading.Lock()

@@ -46,15 +46,7 @@ class Filters:
                 year = int(year)
             except (TypeError, ValueError) as error:
                 raise QueryError(f"filter year: {year!r} is not a year; use e.g. 2009") from error
-        dates = {}
-        for name, value in (("from", date_from), ("to", date_to)):
-            dates[name] = value
-            if isinstance(value, str) and value.strip():
-                try:  # written YYYY-MM-DD: SQL compares it with the stored dates as text ('20080101' would not work)
-                    dates[name] = date.fromisoformat(value.strip()).isoformat()
-                except ValueError as error:
-                    raise QueryError(f"filter {name}: {value!r} is not a date; use YYYY-MM-DD") from error
-        date_from, date_to = dates["from"], dates["to"]
+        date_from, date_to = _iso_date("from", date_from), _iso_date("to", date_to)
         given = {"origin": origin, "date_from": date_from, "date_to": date_to, "tag": tag,
                  "classification": classification}
         clean = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in given.items()}
@@ -91,6 +83,17 @@ class Filters:
         data = {"origin": self.origin, "year": self.year, "from": self.date_from, "to": self.date_to,
                 "tag": self.tag, "classification": self.classification}
         return {k: v for k, v in data.items() if v not in (None, "")}
+
+
+def _iso_date(name: str, value):
+    """A date filter written YYYY-MM-DD: SQL compares it with the stored dates as text, so '20080101' (which
+    `date.fromisoformat` also reads) becomes '2008-01-01'; anything else that is not a date is an error."""
+    if not value or (isinstance(value, str) and not value.strip()):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError as error:
+        raise QueryError(f"filter {name}: {value!r} is not a date; use YYYY-MM-DD") from error
 
 
 def _like(value: str) -> str:

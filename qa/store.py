@@ -167,7 +167,7 @@ class Store:
         matches the database, filters run in SQL. `wait` blocks until this first build is done.
         """
         if self._filter_keeper is None:
-            self._filter_keeper = FilterIndexKeeper(self.path)
+            self._filter_keeper = FilterIndexKeeper(_readonly_uri(self.path))
         self._filter_keeper.current(self.db)
         if wait:
             self._filter_keeper.wait()
@@ -310,7 +310,7 @@ class Store:
             with self._readers_lock:
                 if self._readers is None:
                     try:
-                        self._readers = _Readers(self.path, PARALLEL_READERS)
+                        self._readers = _Readers(_readonly_uri(self.path), PARALLEL_READERS)
                     except sqlite3.Error:
                         return None
         return self._readers
@@ -463,6 +463,7 @@ class Store:
                 "tags": sorted(tag_counts.items(), key=lambda kv: (-kv[1], kv[0]))}
 
     def has_cables(self) -> bool:
+        """Whether any cable is stored (one row read, unlike `stats`)."""
         return self.db.execute("SELECT 1 FROM cables LIMIT 1").fetchone() is not None
 
     def stats(self) -> dict[str, int]:
@@ -488,6 +489,11 @@ def top_scores(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, f
     return [(int(ids[i]), float(scores[i])) for i in order]
 
 
+def _readonly_uri(path: Path) -> str:
+    """The URI that opens this database read-only (for the extra connections that only read)."""
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
 def _with_ids(sql: str, count: int) -> str:
     """`sql` with its `{ids}` placeholder filled by `count` bound parameters."""
     return sql.format(ids=",".join("?" * count))
@@ -505,11 +511,10 @@ class _Readers:
     """Read-only connections to one database and threads to run them: each chunk of a read gets a connection of
     its own, so reads that wait on the disk overlap. They see the last committed data, as any reader does."""
 
-    def __init__(self, path: Path, count: int) -> None:
+    def __init__(self, uri: str, count: int) -> None:
         self.count = count
         self._free: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
-        uri = f"{path.resolve().as_uri()}?mode=ro"
         try:
             for _ in range(count):
                 self._all.append(sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30))

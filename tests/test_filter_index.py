@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from qa.errors import QueryError
 from qa.filter_index import FilterIndex
 from qa.filters import Filters
 from qa.search import Searcher
@@ -130,6 +131,8 @@ def test_the_memory_index_follows_writes_from_this_and_other_connections(fake_li
 def test_dates_in_other_iso_forms_mean_the_same_day():
     assert Filters.make(date_from="20050701", date_to=" 2005-08-18 ") == Filters.make(date_from="2005-07-01",
                                                                                      date_to="2005-08-18")
+    with pytest.raises(QueryError, match="filter from: 2005 is not a date"):  # a bare number from --batch JSON
+        Filters.from_dict({"from": 2005})
 
 
 def test_a_loaded_library_filters_in_memory_with_the_real_model(seeds_home):
