@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.host import describe  # noqa: E402
+
 
 def run_ingest(corpus: Path, home: Path, backend: str) -> tuple[float, float, int]:
     """Wall and CPU seconds (its worker processes included) of the whole `cables ingest` command, paragraphs stored."""
@@ -102,6 +104,7 @@ def main() -> int:
     if args.home and (home / "cables.db").exists():
         print(f"{home} already holds a store; give a fresh --home", file=sys.stderr)
         return 2
+    print(describe(), flush=True)
     try:
         if args.models:  # reuse an onnx export made earlier: a one-off per store, not per-paragraph work
             shutil.copytree(args.models, home / "models", dirs_exist_ok=True)

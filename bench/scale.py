@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -25,12 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "?")
-    gpu = "GPU: " + (os.popen("nvidia-smi -L 2>/dev/null").read().strip() or "none")
-    return f"{platform.node()}: {os.cpu_count()} CPUs ({model}), {gpu}"
+from bench.host import describe  # noqa: E402
 
 
 class NoModel:
@@ -102,7 +96,7 @@ def main() -> None:
     from embeddings import load_embedder
 
     load_embedder(None, cache_dir=warm / "models").embed(["warm-up"])
-    print(machine())
+    print(describe())
     print(f"slice: {args.cables} cables from {args.corpus}")
     print(f"{'engine':<22} {'paragraphs':>10} {'ingest s':>9} {'wall s':>7} {'paragraphs/s':>13}")
 
