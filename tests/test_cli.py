@@ -135,6 +135,21 @@ def test_user_errors_are_one_line_with_documented_exit_codes(seeds_home, tmp_pat
     assert other_model.returncode == 4 and "was built with model" in other_model.stderr
 
 
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_a_model_not_on_disk_is_one_line_at_once_when_offline(tmp_path, monkeypatch, backend):
+    """Offline, an unknown --model gets one line straight away, not a minute of the hub client's retries."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: the hub cannot be reached
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    result = run_cli("ingest", str(SEEDS), "--model", "no-such-org/no-such-model", "--backend", backend,
+                     home=tmp_path / "h", timeout=60)  # the retries alone took 80 s
+    assert result.returncode == 5, result.stderr  # 5: a model problem
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "'no-such-org/no-such-model' is not a folder on disk" in result.stderr
+    assert "--model with a local folder" in result.stderr and "Retrying" not in result.stderr
+
+
 def test_help_is_instant_and_lists_commands():
     result = run_cli("--help", check=True)
     for command in ("ingest", "search", "ask", "show", "stats", "export", "serve", "eval", "glossary"):
