@@ -152,7 +152,9 @@ def main() -> int:
         print("give --base STORE: a store with the shared corpus ingested", file=sys.stderr)
         return 2
     import synthetic  # bench/synthetic.py, beside this script
+    from host import describe  # bench/host.py, beside this script
 
+    print(describe(), flush=True)
     homes = [("corpus", args.base)]
     for size in args.sizes:
         home = args.workdir / f"synthetic-{size}"

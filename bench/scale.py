@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.host import describe  # noqa: E402
+from host import describe  # noqa: E402  (bench/host.py, beside this script)
 
 
 class NoModel:

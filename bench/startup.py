@@ -60,6 +60,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--evict", action="store_true", help="read the store from disk in every run")
     args = parser.parse_args()
+    from host import describe  # bench/host.py, beside this script
+
+    print(describe(), flush=True)
     times = []
     for _ in range(args.runs):
         if args.evict:
