@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sqlite3
 import sys
 import textwrap
@@ -19,6 +20,8 @@ from qa.errors import CablesError, QueryError
 from qa.filters import Filters
 
 EXIT_SKIPPED = 3
+_ORDINAL = re.compile(r"(¶\w+) \((?=\d+(?:st|nd|rd|th)\))")  # "¶6 (2nd)": a citation kept on one line
+_GLUED_ORDINAL = re.compile(r"(¶\w+)\u00a0\((?=\d+(?:st|nd|rd|th)\))")
 
 
 def quiet_libraries() -> None:
@@ -259,9 +262,17 @@ def _wrap(text: str, indent: str = "", width: int = 100) -> str:
     """Text wrapped line by line: a paragraph's own line breaks (list items) stay, as in the web view, a
     hyphenated word is never cut at its hyphen and a citation ("05ALMATY342 ¶4") never across two lines, so
     what is copied from the terminal reads as the cable does."""
-    glued = text.replace(" ¶", "\u00a0¶")  # textwrap splits on ASCII whitespace only
-    return "\n".join(textwrap.fill(line, width=width, initial_indent=indent, subsequent_indent=indent,
-                                   break_on_hyphens=False) for line in glued.split("\n")).replace("\u00a0¶", " ¶")
+    glued = _ORDINAL.sub("\\1\u00a0(", text.replace(" ¶", "\u00a0¶"))  # textwrap splits on ASCII spaces only
+    wrapped = "\n".join(textwrap.fill(line, width=width, initial_indent=indent, subsequent_indent=indent,
+                                      break_on_hyphens=False) for line in glued.split("\n"))
+    return _GLUED_ORDINAL.sub("\\1 (", wrapped.replace("\u00a0¶", " ¶"))
+
+
+def _numbered(label: str, wanted: str) -> bool:
+    """`--para 6` is every paragraph the cable numbers 6 ("6", and "6 (2nd)" where it gives 6 twice);
+    `--para "6 (2nd)"` is that one."""
+    wanted = wanted.strip()
+    return label == wanted or label.partition(" (")[0] == wanted
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -269,13 +280,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     cable = library.cable(args.cable_id)
     if cable is None:
         raise QueryError(f"cable {args.cable_id} is not in the store {library.home}; `cables search` finds ids")
-    paragraphs = [p for p in cable.paragraphs if args.para is None or p.label == args.para]
+    paragraphs = [p for p in cable.paragraphs if args.para is None or _numbered(p.label, args.para)]
     if args.para is not None and not paragraphs:
         labels = ", ".join(p.label for p in cable.paragraphs)
         raise QueryError(f"cable {cable.id} has no paragraph {args.para}; its paragraphs are {labels}")
     if args.json:
         data = cable.to_json()
-        data["paragraphs"] = [p for p in data["paragraphs"] if args.para is None or p["label"] == args.para]
+        data["paragraphs"] = [p for p in data["paragraphs"] if args.para is None or _numbered(p["label"], args.para)]
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
     print(f"{cable.id}  {cable.classification or ''}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +16,30 @@ def citation(cable_id: str, label: str) -> str:
     return f"{cable_id} ¶{label}"
 
 
+def repeated_label(label: str, occurrence: int) -> str:
+    """The label of the n-th paragraph a cable gives the same number: "6", then "6 (2nd)", "6 (3rd)"."""
+    if occurrence <= 1:
+        return label
+    suffix = "th" if 10 <= occurrence % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(occurrence % 10, "th")
+    return f"{label} ({occurrence}{suffix})"
+
+
+def distinct_labels(paragraphs: Iterable[Paragraph]) -> list[Paragraph]:
+    """A number the cable gives twice (a drafter's slip: 5, 6, 6, 7) is labelled "6 (2nd)" the second time, so
+    a citation names one paragraph; the first keeps the plain number, as readers of the cable cite it."""
+    seen: Counter[str] = Counter()
+    out = []
+    for paragraph in paragraphs:
+        seen[paragraph.label] += 1
+        label = repeated_label(paragraph.label, seen[paragraph.label])
+        out.append(paragraph if label == paragraph.label else replace(paragraph, label=label))
+    return out
+
+
 @dataclass(frozen=True)
 class Paragraph:
-    """One paragraph as the cable numbers it: label "3", marking "SBU", clean text, section heading."""
+    """One paragraph as the cable numbers it: label "3" (unnumbered text "p1", "p2"…; a number the cable gives
+    twice "3 (2nd)", so labels are unique in a cable), marking "SBU", clean text, section heading."""
 
     label: str
     text: str

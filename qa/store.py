@@ -12,6 +12,7 @@ import queue
 import re
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from qa.errors import StoreError
 from qa.filter_index import FilterIndex, FilterIndexKeeper
 from qa.filters import Filters
 from qa.keyword import bounded_match
-from qa.records import REDACTION_MARK, Cable, Paragraph
+from qa.records import REDACTION_MARK, Cable, Paragraph, repeated_label
 
 SCHEMA_VERSION = 1
 # A query's candidate rows (vector + sentence vectors, several KB each) are read by this many connections side by
@@ -144,6 +145,7 @@ class Store:
                 self.db.executescript(SCHEMA)
                 self._add_missing_columns()
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                self._make_labels_distinct()
                 self.db.commit()
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=30000")
@@ -159,6 +161,25 @@ class Store:
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(paragraphs)")}
         if "sentence_vectors" not in columns:
             self.db.execute("ALTER TABLE paragraphs ADD COLUMN sentence_vectors BLOB")
+
+    def _make_labels_distinct(self) -> None:
+        """Stores written before paragraph labels were unique in a cable get "6 (2nd)" for a number their cable
+        repeats (`qa.records.distinct_labels`); done once (a scan of the table), then recorded in meta."""
+        if self.db.execute("SELECT 1 FROM meta WHERE key = 'labels'").fetchone():
+            return
+        repeated = self.db.execute(
+            "SELECT DISTINCT cable_id FROM (SELECT cable_id FROM paragraphs GROUP BY cable_id, label "
+            "HAVING count(*) > 1)").fetchall()
+        for (cable_id,) in repeated:
+            rows = self.db.execute("SELECT id, label FROM paragraphs WHERE cable_id = ? ORDER BY position",
+                                   (cable_id,)).fetchall()
+            seen: Counter[str] = Counter()
+            for paragraph_id, label in rows:
+                seen[label] += 1
+                if seen[label] > 1:
+                    self.db.execute("UPDATE paragraphs SET label = ? WHERE id = ?",
+                                    (repeated_label(label, seen[label]), paragraph_id))
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('labels', 'distinct')")
 
     def keep_filter_index(self, wait: bool = False) -> None:
         """Answer filters from memory from now on (a long-running process: the web app, a benchmark).

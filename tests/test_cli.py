@@ -135,6 +135,18 @@ def test_user_errors_are_one_line_with_documented_exit_codes(seeds_home, tmp_pat
     assert other_model.returncode == 4 and "was built with model" in other_model.stderr
 
 
+def test_a_number_the_cable_gives_twice_is_cited_apart(seeds_home):
+    """ALMATY2058 numbers two paragraphs 14: search cites the second "¶14 (2nd)", `show --para 14` prints both,
+    `show --para "14 (2nd)"` that one."""
+    data = json.loads(run_cli("search", "Mazhilis working group chaired by Kiselyov of the Asar party", "--json",
+                              "-k", "1", home=seeds_home, check=True).stdout)
+    assert data["hits"][0]["citation"] == "ALMATY2058 ¶14 (2nd)"
+    both = json.loads(run_cli("show", "ALMATY2058", "--para", "14", "--json", home=seeds_home, check=True).stdout)
+    assert [p["label"] for p in both["paragraphs"]] == ["14", "14 (2nd)"]
+    one = run_cli("show", "ALMATY2058", "--para", "14 (2nd)", home=seeds_home, check=True).stdout
+    assert "¶14 (2nd). (SBU) A Mazhilis working group" in one and "troubling provisions" not in one
+
+
 @pytest.mark.parametrize("backend", ["auto", "torch"])
 def test_a_model_not_on_disk_is_one_line_at_once_when_offline(tmp_path, monkeypatch, backend):
     """Offline, an unknown --model gets one line straight away, not a minute of the hub client's retries."""

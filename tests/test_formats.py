@@ -91,6 +91,8 @@ def test_whole_shared_corpus_parses(shared_corpus):
         assert cable.id == path.stem
         assert cable.created is not None and cable.origin
         paragraphs += len(cable.paragraphs)
+        labels = [p.label for p in cable.paragraphs]
+        assert len(set(labels)) == len(labels), (path.name, labels)  # a citation names one paragraph
         for paragraph in cable.paragraphs:
             assert not paragraph.text.startswith(("TAGS", "SUBJECT:", "E.O. 12958")), (path.name, paragraph.label)
     assert paragraphs > 9000
@@ -109,11 +111,22 @@ def test_a_date_marked_as_a_paragraph_is_folded_back():
     assert cable.paragraphs[1].text == "Negotiations began on October 5. FDP strategist shared details."
 
 
-@pytest.mark.parametrize("labels", [["1", "2", "1", "2"], ["1", "2", "5", "6"], ["1", "2", "7"]])
-def test_numbering_that_restarts_or_skips_is_kept(labels):
-    """Only a number between two in-sequence neighbours is folded: restarts, gaps and a last odd one stay."""
-    cable = parse_cable(_numbered(*(f"¶{n}. Paragraph {n} text." for n in labels)))
+@pytest.mark.parametrize("numbers,labels", [
+    (["1", "2", "1", "2"], ["1", "2", "1 (2nd)", "2 (2nd)"]),
+    (["1", "2", "5", "6"], ["1", "2", "5", "6"]),
+    (["1", "2", "7"], ["1", "2", "7"]),
+])
+def test_numbering_that_restarts_or_skips_is_kept(numbers, labels):
+    """Only a number between two in-sequence neighbours is folded: restarts, gaps and a last odd one stay (a
+    number given again is cited with its ordinal, so each citation names one paragraph)."""
+    cable = parse_cable(_numbered(*(f"¶{n}. Paragraph {n} text." for n in numbers)))
     assert [p.label for p in cable.paragraphs] == labels
+    assert [p.text for p in cable.paragraphs] == [f"Paragraph {n} text." for n in numbers]
+
+
+def test_a_number_given_three_times_gets_ordinals():
+    cable = parse_cable(_numbered("¶1. (C) One.", "¶2. (C) Two.", "¶2. (C) Again.", "¶2. (C) Thrice.", "¶3. (C) End."))
+    assert [p.label for p in cable.paragraphs] == ["1", "2", "2 (2nd)", "2 (3rd)", "3"]
 
 
 def test_an_out_of_sequence_number_with_a_marking_is_a_paragraph():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 
 import numpy as np
 
@@ -108,3 +109,31 @@ def test_index_cache_is_rebuilt_from_stored_vectors(fake_library, fake_embedder)
     assert len(reopened.index) == 49
     ids, vectors = reopened.store.vectors()
     assert np.allclose(reopened.index.vectors(ids), vectors)
+
+
+def test_a_store_written_with_repeated_labels_gets_them_made_distinct_once(tmp_path, fake_embedder):
+    """Stores ingested before labels were unique (ALMATY2058 had two "14") are relabelled when next opened."""
+    from qa.store import Store
+
+    home = tmp_path / "home"
+    library = Library(home, embedder=fake_embedder)
+    library.ingest([SEEDS])
+    library.close()
+    db = sqlite3.connect(home / "cables.db")
+    db.execute("UPDATE paragraphs SET label = '14' WHERE label = '14 (2nd)'")  # as the old parser stored it
+    db.execute("DELETE FROM meta WHERE key = 'labels'")
+    db.commit()
+    db.close()
+    store = Store(home / "cables.db")
+    try:
+        assert [p.label for p in store.cable("ALMATY2058").paragraphs] == [
+            "11", "12", "13", "14", "14 (2nd)", "15", "16", "17", "18"]
+        assert store.get_meta("labels") == "distinct"
+    finally:
+        store.close()
+    reopened = Library(home, embedder=fake_embedder)  # and everything else is as it was
+    try:
+        assert reopened.stats()["paragraphs"] == 49
+        assert reopened.search("Mazhilis working group", k=1)[0].citation == "ALMATY2058 ¶14 (2nd)"
+    finally:
+        reopened.close()

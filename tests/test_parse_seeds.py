@@ -20,7 +20,7 @@ SEED_TABLE = [
      [str(i) for i in range(1, 12)]),
     ("003", "ALMATY2058", None, "UNCLASSIFIED (SENSITIVE)", "PGOV PHUM FAID KZ",
      "KAZAKHSTAN: WORRISOME NATIONAL SECURITY, NGO LEGISLATION MOVING FORWARD", "ASQUINO",
-     ["11", "12", "13", "14", "14", "15", "16", "17", "18"]),
+     ["11", "12", "13", "14", "14 (2nd)", "15", "16", "17", "18"]),  # the cable numbers two paragraphs 14
     ("004", "05ALMATY2985", datetime(2005, 8, 18, 13, 6), "CONFIDENTIAL", "", None, None,
      [str(i) for i in range(1, 16)]),
 ]

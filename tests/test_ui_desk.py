@@ -106,6 +106,17 @@ def test_viewer_links_stored_references_and_marks_quotes(desk):
     assert desk.open_event({}, turns) == (webui.cable_html(None), None)
 
 
+def test_a_number_the_cable_gives_twice_opens_the_paragraph_cited(desk):
+    """ALMATY2058 numbers two paragraphs 14: the second is cited "¶14 (2nd)" and only it is in focus."""
+    import re
+
+    page = desk.open_citation("ALMATY2058 ¶14 (2nd)")
+    focused = re.findall(r"<div class='para cited focus' id='para-\d+' data-label='([^']*)'>(.{0,80})", page)
+    assert len(focused) == 1 and focused[0][0] == "14 (2nd)", focused
+    assert "A Mazhilis working group" in focused[0][1]
+    assert page.count("data-label='14'") == 1 and "class='para' id='para-3' data-label='14'" in page
+
+
 class EmptyProgress:
     """Like gr.Progress before anything is tracked: callable, and falsy (it has a zero length)."""
 

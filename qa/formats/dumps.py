@@ -11,7 +11,7 @@ from datetime import datetime
 
 from qa.errors import ParseError
 from qa.formats.telegram import PageMeta, parse_created, parse_telegram
-from qa.records import Cable, Paragraph
+from qa.records import Cable, Paragraph, distinct_labels
 
 CSV_COLUMNS = 8  # id, created, reference id, origin, classification, references, header, body
 MAX_CABLE_CHARS = 2_000_000  # one cable's text; the longest real cables are about 0.1 MB
@@ -83,7 +83,7 @@ def cable_from_json(data: dict, source: str | None) -> Cable:
         subject=data.get("subject"),
         references=tuple(data.get("references") or ()),
         signer=data.get("signer"),
-        paragraphs=tuple(Paragraph(str(p["label"]), p["text"], p.get("marking"), p.get("heading"))
-                         for p in data["paragraphs"]),
+        paragraphs=tuple(distinct_labels(Paragraph(str(p["label"]), p["text"], p.get("marking"), p.get("heading"))
+                                         for p in data["paragraphs"])),  # exports of older stores repeat some
         source=data.get("source") or source,
     )

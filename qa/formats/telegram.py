@@ -13,7 +13,7 @@ from datetime import datetime
 
 from qa.errors import ParseError
 from qa.formats import repair
-from qa.records import Cable, Paragraph
+from qa.records import Cable, Paragraph, distinct_labels
 
 MONTHS = {m: i for i, m in enumerate(
     ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)}
@@ -325,7 +325,7 @@ def _read_paragraphs(lines: list[str]) -> list[Paragraph]:
         text = repair.join_lines(draft.lines, vocabulary)
         if text:
             paragraphs.append(Paragraph(draft.label, text, draft.marking, draft.heading))
-    return paragraphs
+    return distinct_labels(paragraphs)
 
 
 def _fold_false_numbers(drafts: list[_Draft]) -> list[_Draft]:
