@@ -171,3 +171,46 @@ def test_generic_html_copy_is_read_as_text():
 def test_text_without_a_cable_is_a_parse_error():
     with pytest.raises(ParseError, match="no cable identifier"):
         parse_cable("Just some notes about lunch.\nNothing else here.", "notes.txt")
+
+
+def test_page_marks_are_page_furniture_not_text():
+    """"KABUL 00004150 002 OF 003" heads each printed page; inside a paragraph it is dropped and the text joined."""
+    cable = parse_cable(_numbered("¶1. (C) The talks began on Monday and\nBERLIN 00001271 002 OF 003\n"
+                                  "went on late into the night.", "¶2. (C) Two."))
+    assert cable.paragraphs[0].text == "The talks began on Monday and went on late into the night."
+
+
+def test_section_titles_underlined_with_spaced_dashes_head_the_next_paragraph():
+    """"Title / - - - -" (and "------- Title -------") is the next paragraph's heading, not the end of the last."""
+    cable = parse_cable(_numbered("¶1. (C) One. End Summary.\nOrtega's Faltering Economy\n- - - - - - - -",
+                                  "¶2. (C) Two.", "------- Comment -------", "¶3. (C) Three."))
+    assert [(p.label, p.heading, p.text) for p in cable.paragraphs] == [
+        ("1", None, "One. End Summary."), ("2", "Ortega's Faltering Economy", "Two."), ("3", "Comment", "Three.")]
+
+
+def test_a_title_wrapped_before_a_lowercase_word_is_one_heading(shared_corpus):
+    path = shared_corpus / "08BAGHDAD357.html"
+    cable = parse_cable(path.read_text(encoding="utf-8"), str(path))
+    seventh = next(p for p in cable.paragraphs if p.label == "7")
+    assert seventh.heading == "Kennedy Recommendation 8 - Revisions to the Embassy Rules For the Use of Force"
+    assert cable.paragraphs[5].text.endswith("through the use of DS TDY personnel.")  # ¶6 keeps only its own text
+
+
+def test_a_title_wrapped_over_two_lines_is_one_heading():
+    cable = parse_cable(_numbered("¶1. (C) One.\n-----------\nRecommendation 2 - Discussions with GOI on\n"
+                                  "New Regulatory Framework\n-----------", "¶2. (C) Two."))
+    assert [(p.heading, p.text) for p in cable.paragraphs] == [
+        (None, "One."), ("Recommendation 2 - Discussions with GOI on New Regulatory Framework", "Two.")]
+
+
+@pytest.mark.parametrize("header", [
+    "Classfied By: Charge Richard Miles, reasons 1.4 (b) and (d).",  # misspelt in the cable
+    "Declassify on: Source marked 25X1-human, Date of source: June\n27, 2009",
+    "REF: LJUBLJANA 20 Classified By: DCM Robert Silverman for reasons\n1.4 (b) and (d).",
+])
+def test_classification_authority_lines_are_header_not_a_paragraph(header):
+    text = f"CONFIDENTIAL STOCKHOLM 000051\n\nSUBJECT: TALKS\n\n{header}\n\n¶1. (C) One.\n\n¶2. (C) Two.\n"
+    cable = parse_cable(text)
+    assert [p.label for p in cable.paragraphs] == ["1", "2"]
+    if header.startswith("REF"):
+        assert cable.references == ("LJUBLJANA20",)

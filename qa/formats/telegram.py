@@ -28,13 +28,16 @@ CLASS_LINE_RE = re.compile(
 PARA_RE = re.compile(r"^(¶\s*)?(\d{1,3})\s*[.)]\s*(?:\(([A-Z]{1,4}(?:\s*/{1,2}\s*[A-Z]{1,4})*)\)\s*)?(.*)$")
 FIELD_RE = re.compile(
     r"^(?:\(\w{1,4}\)\s*)?(E\.?\s?O\.?\s*12958|E\.?\s?O\.?\s*13526|TAGS|SUBJ(?:ECT)?|REFS?|REFERENCES?|"
-    r"CLASSIFIED\s+BY|DERIVED\s+FROM)\b\s*:?\s*(.*)$",
+    r"CLAS+I?FI?ED\s+BY|DERIVED\s+FROM|DECLASSIFY\s+ON)\b\s*:?\s*(.*)$",  # "Classfied By:" is written too
     re.IGNORECASE,
 )
 REF_ITEM_LINE_RE = re.compile(r"^(?:¶\s*)?[A-Z][.)]\s+\S")
 REF_CABLE_RE = re.compile(
     r"\b(?:(\d{2})\s*)?([A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+){0,2})\s+0*(\d{2,7})\b(?!\s+[A-Z][A-Za-z]+\s+\d)")
-DASHES_RE = re.compile(r"^\s*[-=_]{3,}\s*$")
+DASHES_RE = re.compile(r"^\s*(?:[-=_]\s*){3,}$")  # "-------" and "- - - -"
+DECORATED_HEADING_RE = re.compile(r"^[-=_]{3,}\s*([A-Z][^-=_]{0,60}?)\s*[-=_]{3,}$")  # "------- Summary -------"
+PAGE_MARK_RE = re.compile(r"^[A-Z][A-Za-z .'-]{1,30}\s+0*\d{3,8}\s+\d{3}(?:\.\d)?\s+OF\s+\d{3}$", re.IGNORECASE)
+CLASSIFIED_BY_RE = re.compile(r"\bCLAS+I?FI?ED\s+BY\b", re.IGNORECASE)
 SIGNER_RE = re.compile(r"^[A-Z][A-Za-z'.-]+(?:\s[A-Z][A-Za-z'.-]+){0,2}$")
 SENTENCE_END = tuple('.!?:;"\')”’')
 ROUTING_WORDS = {"SIPDIS", "SENSITIVE", "NOFORN", "EXDIS", "NODIS", "LIMDIS", "CORRECTED COPY", "BT",
@@ -176,8 +179,9 @@ def _read_header(lines: list[str], header: _Header) -> int:
                 header.subject, block = value, "subject"
             elif name.startswith("REF"):
                 header.references += _references(value)
-                block = "ref"
-            elif name.startswith("CLASSIFIED") or name.startswith("DERIVED"):
+                # "REF: LJUBLJANA 20 Classified By: DCM ... for reasons" goes on with the reasons, not references
+                block = "classified" if CLASSIFIED_BY_RE.search(value) else "ref"
+            elif name.startswith(("CLAS", "DERIVED", "DECLASSIFY")):
                 block = "classified"
             else:
                 block = None
@@ -293,8 +297,8 @@ def _read_paragraphs(lines: list[str]) -> list[Paragraph]:
     i = 0
     while i < len(lines):
         line = lines[i].strip()
-        if not line or DASHES_RE.match(line) or line in ROUTING_WORDS:
-            i += 1
+        if not line or DASHES_RE.match(line) or line in ROUTING_WORDS or PAGE_MARK_RE.match(line):
+            i += 1  # page furniture: rules, routing words, "KABUL 00004150 002 OF 003"
             continue
         m = PARA_RE.match(line)
         if m and _accept_number(m, last_number):
@@ -305,8 +309,13 @@ def _read_paragraphs(lines: list[str]) -> list[Paragraph]:
             heading = None
             i += 1
             continue
-        if _is_heading(lines, i):
-            heading = line.strip("-= ")
+        title = line.strip("-= ") if _is_heading(lines, i) else None
+        if title is None and (decorated := DECORATED_HEADING_RE.match(line)):
+            title = decorated.group(1).strip()
+        if title is None and heading is not None and len(line) <= 90 and _underlined(lines, i):
+            title = line.strip("-= ")  # "Revisions to the Embassy Rules For / the Use of Force / -----"
+        if title is not None:  # a heading wrapped over two lines is one heading
+            heading = f"{heading} {title}" if heading else title
             i += 1
             continue
         if drafts and not _starts_new_block(lines, i, drafts[-1]):
@@ -382,6 +391,11 @@ def _is_heading(lines: list[str], i: int) -> bool:
     if not (blank_before and blank_after) or nxt is None:
         return False
     return bool(PARA_RE.match(lines[nxt].strip())) and len(line.split()) <= 10
+
+
+def _underlined(lines: list[str], i: int) -> bool:
+    nxt = _next_nonblank(lines, i)
+    return nxt is not None and bool(DASHES_RE.match(lines[nxt]))
 
 
 def _next_nonblank(lines: list[str], i: int) -> int | None:
