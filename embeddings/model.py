@@ -224,17 +224,16 @@ def load_embedder(model: str | None = None, backend: str = "auto", cache_dir: st
             try:
                 embedder._load()  # export/quantise now, so a model ONNX cannot take falls back to torch
                 return embedder
-            except ModelNotOnDisk as error:
-                if not _hub_reachable():  # torch could only download it, and cannot
-                    raise _not_downloadable(embedder.name) from error
-                print(f"cables: onnx backend unavailable ({error}); using torch", file=sys.stderr)
             except ModelLoadError as error:
+                if isinstance(error, ModelNotOnDisk) and not _hub_reachable():  # torch could only download it
+                    raise _not_downloadable(embedder.name) from error
                 print(f"cables: onnx backend unavailable ({error}); using torch", file=sys.stderr)
         if backend == "onnx":
             raise ModelLoadError("the onnx backend needs onnxruntime and onnx: pip install onnxruntime onnx")
     return SentenceTransformerEmbedder(model, device="cuda" if _cuda_available() else None, cache_dir=cache_dir)
 
 
+@functools.cache  # asked by the onnx fallback and again by the torch load of the same model: probe once
 def _hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hugging Face hub (or the HF_ENDPOINT mirror) accepts a connection; False when HF_HUB_OFFLINE
     is set. Behind a proxy the hub's own client decides (True)."""

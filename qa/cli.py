@@ -18,6 +18,7 @@ from pathlib import Path
 
 from qa.errors import CablesError, QueryError
 from qa.filters import Filters
+from qa.records import printed_number
 
 EXIT_SKIPPED = 3
 _ORDINAL = re.compile(r"(¶\w+) \((?=\d+(?:st|nd|rd|th)\))")  # "¶6 (2nd)": a citation kept on one line
@@ -272,7 +273,7 @@ def _numbered(label: str, wanted: str) -> bool:
     """`--para 6` is every paragraph the cable numbers 6 ("6", and "6 (2nd)" where it gives 6 twice);
     `--para "6 (2nd)"` is that one."""
     wanted = wanted.strip()
-    return label == wanted or label.partition(" (")[0] == wanted
+    return label == wanted or printed_number(label) == wanted
 
 
 def cmd_show(args: argparse.Namespace) -> int:

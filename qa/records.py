@@ -24,16 +24,27 @@ def repeated_label(label: str, occurrence: int) -> str:
     return f"{label} ({occurrence}{suffix})"
 
 
-def distinct_labels(paragraphs: Iterable[Paragraph]) -> list[Paragraph]:
-    """A number the cable gives twice (a drafter's slip: 5, 6, 6, 7) is labelled "6 (2nd)" the second time, so
-    a citation names one paragraph; the first keeps the plain number, as readers of the cable cite it."""
+def printed_number(label: str) -> str:
+    """The number as the cable prints it: "6" for both "6" and "6 (2nd)"."""
+    return label.partition(" (")[0]
+
+
+def unique_labels(labels: Iterable[str]) -> list[str]:
+    """A cable's labels in order, a number given again made "6 (2nd)" (a drafter's slip: 5, 6, 6, 7), so a
+    citation names one paragraph; the first keeps the plain number, as readers of the cable cite it."""
     seen: Counter[str] = Counter()
     out = []
-    for paragraph in paragraphs:
-        seen[paragraph.label] += 1
-        label = repeated_label(paragraph.label, seen[paragraph.label])
-        out.append(paragraph if label == paragraph.label else replace(paragraph, label=label))
+    for label in labels:
+        seen[label] += 1
+        out.append(repeated_label(label, seen[label]))
     return out
+
+
+def distinct_labels(paragraphs: Iterable[Paragraph]) -> list[Paragraph]:
+    """The paragraphs with `unique_labels`."""
+    paragraphs = list(paragraphs)
+    return [p if label == p.label else replace(p, label=label)
+            for p, label in zip(paragraphs, unique_labels(p.label for p in paragraphs), strict=True)]
 
 
 @dataclass(frozen=True)

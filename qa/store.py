@@ -12,7 +12,6 @@ import queue
 import re
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from qa.errors import StoreError
 from qa.filter_index import FilterIndex, FilterIndexKeeper
 from qa.filters import Filters
 from qa.keyword import bounded_match
-from qa.records import REDACTION_MARK, Cable, Paragraph, repeated_label
+from qa.records import REDACTION_MARK, Cable, Paragraph, unique_labels
 
 SCHEMA_VERSION = 1
 # A query's candidate rows (vector + sentence vectors, several KB each) are read by this many connections side by
@@ -137,7 +136,7 @@ class Store:
         self._filter_keeper: FilterIndexKeeper | None = None
         try:
             if readonly:
-                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+                self.db = sqlite3.connect(_readonly_uri(self.path), uri=True, check_same_thread=False)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
@@ -164,7 +163,7 @@ class Store:
 
     def _make_labels_distinct(self) -> None:
         """Stores written before paragraph labels were unique in a cable get "6 (2nd)" for a number their cable
-        repeats (`qa.records.distinct_labels`); done once (a scan of the table), then recorded in meta."""
+        repeats (`qa.records.unique_labels`); done once (a scan of the table), then recorded in meta."""
         if self.db.execute("SELECT 1 FROM meta WHERE key = 'labels'").fetchone():
             return
         repeated = self.db.execute(
@@ -173,12 +172,9 @@ class Store:
         for (cable_id,) in repeated:
             rows = self.db.execute("SELECT id, label FROM paragraphs WHERE cable_id = ? ORDER BY position",
                                    (cable_id,)).fetchall()
-            seen: Counter[str] = Counter()
-            for paragraph_id, label in rows:
-                seen[label] += 1
-                if seen[label] > 1:
-                    self.db.execute("UPDATE paragraphs SET label = ? WHERE id = ?",
-                                    (repeated_label(label, seen[label]), paragraph_id))
+            for (paragraph_id, label), unique in zip(rows, unique_labels(label for _, label in rows), strict=True):
+                if unique != label:
+                    self.db.execute("UPDATE paragraphs SET label = ? WHERE id = ?", (unique, paragraph_id))
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('labels', 'distinct')")
 
     def keep_filter_index(self, wait: bool = False) -> None:
