@@ -214,3 +214,33 @@ def test_classification_authority_lines_are_header_not_a_paragraph(header):
     assert [p.label for p in cable.paragraphs] == ["1", "2"]
     if header.startswith("REF"):
         assert cable.references == ("LJUBLJANA20",)
+
+
+def test_a_table_closed_by_a_rule_stays_in_its_paragraph():
+    """"Dec 708 / -----" is the last row of a table, not a title: it stays with the table's paragraph."""
+    cable = parse_cable(_numbered("¶1. (C) Killings by month:\nNov 843\nDec 708\n---------------\n*Source: SEDENA",
+                                  "-----------\nSpike at the Border\n-----------\n¶2. (C) Two.",
+                                  "¶3. (C) Table:\nOther 9 (2.9) Unavailable\n-----------\nTotal 315 522",
+                                  "¶4. (C) Four.\nUNSC Resolution 1701\n-----------", "¶5. (C) Five."))
+    assert [(p.heading, p.text) for p in cable.paragraphs] == [
+        (None, "Killings by month: Nov 843 Dec 708 *Source: SEDENA"), ("Spike at the Border", "Two."),
+        (None, "Table: Other 9 (2.9) Unavailable Total 315 522"), (None, "Four."), ("UNSC Resolution 1701", "Five.")]
+
+
+def test_a_subject_wrapped_in_mixed_case_is_one_subject_and_its_refs_are_references():
+    """"SUBJECT: Egypt: Tax Reform ... Lowered / Expectations / REF: 10 CAIRO 26" is header, not two paragraphs."""
+    text = ("UNCLAS CAIRO 000219\n\nSUBJECT: Egypt: Tax Reform Continues As Revenues Meet Lowered\nExpectations\n\n"
+            "REF: 10 CAIRO 26\n\n¶1. (SBU) One.\n\n¶2. (SBU) Two.\n")
+    cable = parse_cable(text)
+    assert cable.subject == "Egypt: Tax Reform Continues As Revenues Meet Lowered Expectations"
+    assert cable.references == ("10CAIRO26",)
+    assert [p.label for p in cable.paragraphs] == ["1", "2"]
+
+
+def test_a_page_mark_in_the_header_is_neither_subject_nor_reference():
+    """The second page's "KABUL 00000503 002 OF 002" is not a reference of the cable to itself."""
+    text = ("CONFIDENTIAL KABUL 000503\n\nSUBJECT: MULLAH ZAEEF: PEACE NOW A NECESSITY\nKABUL 00000503 001.2 OF 002\n\n"
+            "REF: A. KABUL 484\nB. KABUL 441\nKABUL 00000503 002 OF 002\n\n¶1. (C) One.\n")
+    cable = parse_cable(text)
+    assert cable.subject == "MULLAH ZAEEF: PEACE NOW A NECESSITY"
+    assert cable.references == ("KABUL484", "KABUL441")

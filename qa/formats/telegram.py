@@ -36,7 +36,12 @@ REF_CABLE_RE = re.compile(
     r"\b(?:(\d{2})\s*)?([A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+){0,2})\s+0*(\d{2,7})\b(?!\s+[A-Z][A-Za-z]+\s+\d)")
 DASHES_RE = re.compile(r"^\s*(?:[-=_]\s*){3,}$")  # "-------" and "- - - -"
 DECORATED_HEADING_RE = re.compile(r"^[-=_]{3,}\s*([A-Z][^-=_]{0,60}?)\s*[-=_]{3,}$")  # "------- Summary -------"
-PAGE_MARK_RE = re.compile(r"^[A-Z][A-Za-z .'-]{1,30}\s+0*\d{3,8}\s+\d{3}(?:\.\d)?\s+OF\s+\d{3}$", re.IGNORECASE)
+FIGURE_RE = re.compile(r"^\(?[\d,.%*]*\d[\d,.%*]*\)?$")  # 708, (2.9), 15%, 1,855*
+YEAR_RE = re.compile(r"^(?:19|20)\d\d\W*$")
+PAGE_MARK_RE = re.compile(
+    r"^(?:[A-Z][A-Za-z .'-]{1,30}\s+0*\d{3,8}\s+\d{3}(?:\.\d)?\s+OF\s+\d{3}"  # KABUL 00004150 002 OF 003
+    r"|PAGE\s+\d{2,3}\s+(?:RUE[A-Z]{3,4}\d+\s+)?[A-Z][A-Z .]{1,40}?\s+0*\d{3,7})$",  # PAGE 02 STATE 050524
+    re.IGNORECASE)
 CLASSIFIED_BY_RE = re.compile(r"\bCLAS+I?FI?ED\s+BY\b", re.IGNORECASE)
 SIGNER_RE = re.compile(r"^[A-Z][A-Za-z'.-]+(?:\s[A-Z][A-Za-z'.-]+){0,2}$")
 SENTENCE_END = tuple('.!?:;"\')”’')
@@ -156,6 +161,8 @@ def _read_header(lines: list[str], header: _Header) -> int:
             continue
         if PARA_RE.match(line) and _is_paragraph_start(line, seen_field or header.classification is not None):
             return i
+        if PAGE_MARK_RE.match(line):
+            continue  # "PRETORIA 00000939 001.2 OF 003" between a subject's lines
         if DTG_RE.match(line) and header.created is None:
             day, hour, minute, mon, year = DTG_RE.match(line).groups()
             header.created = _dtg(day, hour, minute, mon, year)
@@ -192,8 +199,9 @@ def _read_header(lines: list[str], header: _Header) -> int:
         if "NOFORN" in line and len(line) < 40:
             header.noforn = True
             continue
-        if block == "subject" and not re.search(r"[a-z]", line) and not REF_ITEM_LINE_RE.match(line):
-            header.subject += " " + line
+        if block == "subject" and not REF_ITEM_LINE_RE.match(line) and not line.startswith(("-", "=", "_")) and (
+                not re.search(r"[a-z]", line) or (lines[i - 1].strip() and len(line) <= 60)):
+            header.subject += " " + line  # a wrapped subject: capitals, or written on straight after it
             continue
         if (block == "ref" and re.search(r"\d{2,}", line) and len(line) < 120) or (
                 REF_ITEM_LINE_RE.match(line) and seen_field):
@@ -312,7 +320,7 @@ def _read_paragraphs(lines: list[str]) -> list[Paragraph]:
         title = line.strip("-= ") if _is_heading(lines, i) else None
         if title is None and (decorated := DECORATED_HEADING_RE.match(line)):
             title = decorated.group(1).strip()
-        if title is None and heading is not None and len(line) <= 90 and _underlined(lines, i):
+        if title is None and heading is not None and _titled(line) and _underlined(lines, i):
             title = line.strip("-= ")  # "Revisions to the Embassy Rules For / the Use of Force / -----"
         if title is not None:  # a heading wrapped over two lines is one heading
             heading = f"{heading} {title}" if heading else title
@@ -378,11 +386,11 @@ def _is_heading(lines: list[str], i: int) -> bool:
     """A short title line: underlined/overlined with dashes, or alone before a numbered paragraph."""
     line = lines[i].strip()
     ends_like_sentence = line.endswith((",", ";")) or (line.endswith(".") and not re.search(r"[A-Z]\.[A-Z]\.$", line))
-    if len(line) > 90 or ends_like_sentence or not line[:1].isalpha() or not line[:1].isupper():
+    if not _titled(line) or ends_like_sentence or not line[:1].isupper():
         return False
-    nxt = _next_nonblank(lines, i)
-    if nxt is not None and DASHES_RE.match(lines[nxt]):
+    if _underlined(lines, i):
         return True
+    nxt = _next_nonblank(lines, i)
     prev = i - 1
     if prev >= 0 and DASHES_RE.match(lines[prev]):
         return True
@@ -391,6 +399,18 @@ def _is_heading(lines: list[str], i: int) -> bool:
     if not (blank_before and blank_after) or nxt is None:
         return False
     return bool(PARA_RE.match(lines[nxt].strip())) and len(line.split()) <= 10
+
+
+def _titled(line: str) -> bool:
+    """Could be a line of a title: short and not a row of a table ("Dec 708", "Total 315 522")."""
+    return len(line) <= 90 and not _table_row(line)
+
+
+def _table_row(line: str) -> bool:
+    """Half its words or more are figures other than years: "Dec 708", "Total 315 522", "Other 9 (2.9) Unavailable"."""
+    words = line.split()
+    figures = sum(1 for w in words if FIGURE_RE.match(w) and not YEAR_RE.match(w))
+    return figures >= 1 and 2 * figures >= len(words)
 
 
 def _underlined(lines: list[str], i: int) -> bool:
