@@ -106,8 +106,13 @@ def main() -> int:
     if args.init:
         with np.load(args.init) as start:
             for name, lora in adapted.items():
-                lora.A.data = torch.from_numpy(start[f"{name}.A"].astype(np.float32))
-                lora.B.data = torch.from_numpy(start[f"{name}.B"].astype(np.float32))
+                for factor in ("A", "B"):
+                    value = start.get(f"{name}.{factor}")
+                    current = getattr(lora, factor)
+                    if value is None or value.shape != tuple(current.shape):
+                        raise SystemExit(f"{args.init}: no {name}.{factor} of shape {tuple(current.shape)}; pass the "
+                                         f"--rank it was trained with (it must be an adapter for {BASE_MODEL})")
+                    current.data = torch.from_numpy(value.astype(np.float32))
         print(f"going on from {args.init}", flush=True)
     trainable = [p for lora in adapted.values() for p in (lora.A, lora.B)]
     print(f"{sum(p.numel() for p in trainable)} trainable parameters (rank {args.rank})", flush=True)

@@ -199,9 +199,8 @@ def _read_header(lines: list[str], header: _Header) -> int:
         if "NOFORN" in line and len(line) < 40:
             header.noforn = True
             continue
-        if block == "subject" and not REF_ITEM_LINE_RE.match(line) and not line.startswith(("-", "=", "_")) and (
-                not re.search(r"[a-z]", line) or (lines[i - 1].strip() and len(line) <= 60)):
-            header.subject += " " + line  # a wrapped subject: capitals, or written on straight after it
+        if block == "subject" and _continues_subject(lines, i):
+            header.subject += " " + line
             continue
         if (block == "ref" and re.search(r"\d{2,}", line) and len(line) < 120) or (
                 REF_ITEM_LINE_RE.match(line) and seen_field):
@@ -214,6 +213,14 @@ def _read_header(lines: list[str], header: _Header) -> int:
         if seen_field and re.search(r"[a-z]{3}", line) and not _is_routing(line):
             return i  # unnumbered body text
     return len(lines)
+
+
+def _continues_subject(lines: list[str], i: int) -> bool:
+    """A wrapped subject's next line: in capitals, or short and written straight after it (no blank line)."""
+    line = lines[i].strip()
+    if REF_ITEM_LINE_RE.match(line) or line.startswith(("-", "=", "_")):
+        return False
+    return not re.search(r"[a-z]", line) or (bool(lines[i - 1].strip()) and len(line) <= 60)
 
 
 def _is_routing(line: str) -> bool:
@@ -390,10 +397,10 @@ def _is_heading(lines: list[str], i: int) -> bool:
         return False
     if _underlined(lines, i):
         return True
-    nxt = _next_nonblank(lines, i)
     prev = i - 1
     if prev >= 0 and DASHES_RE.match(lines[prev]):
         return True
+    nxt = _next_nonblank(lines, i)
     blank_before = prev < 0 or not lines[prev].strip()
     blank_after = i + 1 < len(lines) and not lines[i + 1].strip()
     if not (blank_before and blank_after) or nxt is None:
