@@ -87,5 +87,10 @@ def _remove_stale_merges(target: Path) -> None:
                     export.unlink()
 
 
+def kept_merge(folder: Path) -> Path | None:
+    """`folder` when it holds a finished merge (of any adapter), else None."""
+    return folder if _complete(folder) else None
+
+
 def _complete(folder: Path) -> bool:
     return (folder / WEIGHTS).is_file() and (folder / "modules.json").is_file() and (folder / RECIPE).is_file()

@@ -84,6 +84,10 @@ def resolve_model_path(name_or_path: str | None, cache_dir: str | os.PathLike | 
 
         folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         return name, str(merged_folder(base, ADAPTER, folder, name))
+    from embeddings.adapter import kept_merge
+
+    if cache_dir is not None and (kept := kept_merge(Path(cache_dir).expanduser() / name)):
+        return name, str(kept)  # a store built with an earlier adapter goes on with the model it was built with
     return name, name
 
 

@@ -92,3 +92,15 @@ def test_a_new_merge_removes_folders_and_exports_of_other_adapter_versions(tiny_
     assert not (cache / "tiny-cables-0123456789-int8-abcdef.onnx").exists()
     assert foreign.is_dir() and other_base.is_dir()
     assert merged_folder(base, adapter, cache, "tiny-cables-aaaaaaaaaa") == new  # reuse removes nothing
+
+
+def test_a_store_built_with_an_earlier_adapter_resolves_to_its_own_merge(tiny_model, tmp_path):
+    """A new adapter changes the default model's name; a store named the old one keeps loading the old merge."""
+    from embeddings.model import resolve_model_path
+
+    base, adapter, _, _, _ = tiny_model
+    cache = tmp_path / "cache"
+    earlier = merged_folder(base, adapter, cache, "all-MiniLM-L6-v2-cables-0123456789")
+    assert resolve_model_path(earlier.name, cache) == (earlier.name, str(earlier))
+    (cache / "half-made").mkdir()  # no weights: not a merge, so the name is left for the hub
+    assert resolve_model_path("half-made", cache) == ("half-made", "half-made")

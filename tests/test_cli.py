@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -253,3 +254,20 @@ def test_a_store_built_with_a_model_folder_opens_again_without_naming_it(tmp_pat
     run_cli("ingest", str(SEEDS / "000_443c1dcb190b58e3.txt"), "--model", folder, "--quiet", home=home, check=True)
     found = run_cli("search", "Guantanamo detainees", "--json", "-k", "1", home=home, check=True)
     assert json.loads(found.stdout)["hits"][0]["cable_id"] == "06ALMATY2399"
+
+
+def test_a_store_built_with_an_earlier_adapter_still_searches(seeds_home_copy):
+    """Upgrading the shipped adapter renames the default model; a store built before searches with its own."""
+    import sqlite3
+
+    models = seeds_home_copy / "models"
+    current = next(p for p in models.iterdir() if p.is_dir())
+    earlier = current.with_name("all-MiniLM-L6-v2-cables-0123456789")
+    current.rename(earlier)
+    shutil.rmtree(seeds_home_copy / "index")  # it names the model too; it is rebuilt from the database
+    with sqlite3.connect(seeds_home_copy / "cables.db") as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'model'", (earlier.name,))
+    result = run_cli("search", GUARANTEES, "--json", "-k", "3", "--backend", "torch", home=seeds_home_copy)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["hits"][0]["citation"] in ANSWERS
+    assert not (models / current.name).exists()  # the new adapter is not merged into a store that does not use it
