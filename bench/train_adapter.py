@@ -80,6 +80,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", type=Path, help="an adapter to go on training (same rank)")
     args = parser.parse_args()
+    for flag in ("epochs", "lr", "rank", "batch", "max_tokens", "scale"):
+        if getattr(args, flag) <= 0:
+            parser.error(f"--{flag.replace('_', '-')} must be above 0 (got {getattr(args, flag)})")
 
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -90,6 +93,8 @@ def main() -> int:
     torch.manual_seed(args.seed)
     data = examples(args.home, args.questions)
     print(f"{len(data)} questions from {len(args.questions)} files", flush=True)
+    if not data:
+        raise SystemExit(f"{args.home}: none of the questions' paragraphs is in this store; ingest their cables first")
     base = resolve_model_path(BASE_MODEL)[1]
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModel.from_pretrained(base)

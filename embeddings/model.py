@@ -47,6 +47,13 @@ def default_model() -> str:
     return f"all-MiniLM-L6-v2-cables-{fingerprint(ADAPTER)}"
 
 
+def outdated_adapter(name: str | None) -> bool:
+    """Whether a store's model is an earlier version of the shipped cables adapter: it still loads (its merged
+    folder is kept) but lacks what the current adapter learned."""
+    prefix = "all-MiniLM-L6-v2-cables-"
+    return bool(name) and name.startswith(prefix) and name != default_model()
+
+
 def default_cache_dir() -> Path:
     """Where derived models (merged adapters, onnx exports) live: $CABLES_HOME/models, else ~/.cache/cables-qa/onnx."""
     home = os.environ.get("CABLES_HOME")

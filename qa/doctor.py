@@ -101,6 +101,9 @@ def check(library) -> DoctorReport:
     report.findings.append(_check_vectors(library))
     report.findings.append(_check_keywords(library))
     report.findings.append(_check_index(library))
+    note = library.model_note()
+    if note:  # not a disagreement between the store's parts: it reads right, so the check stays ok
+        report.findings.append(Finding("model", True, note, repairable=False))
     return report
 
 

@@ -167,8 +167,21 @@ class Library:
     def stats(self) -> dict:
         stats = self.store.stats()
         stats["model"] = self.store.get_meta("model")
+        note = self.model_note()
+        if note:
+            stats["model_note"] = note
         stats["home"] = str(self.home)
         return stats
+
+    def model_note(self) -> str | None:
+        """A line when the store was embedded with an earlier cables adapter than this install ships, else None."""
+        from embeddings.model import default_model, outdated_adapter
+
+        stored = self.store.get_meta("model")
+        if not outdated_adapter(stored):
+            return None
+        return (f"embedded with an earlier cables adapter ({stored}) than this install's ({default_model()}); "
+                "searches work, and ingesting the sources into a fresh --home gives the current one's quality")
 
     def load(self) -> None:
         """Load the model and the (synced) vector index now rather than on the first question, and keep filters

@@ -104,3 +104,17 @@ def test_a_store_built_with_an_earlier_adapter_resolves_to_its_own_merge(tiny_mo
     assert resolve_model_path(earlier.name, cache) == (earlier.name, str(earlier))
     (cache / "half-made").mkdir()  # no weights: not a merge, so the name is left for the hub
     assert resolve_model_path("half-made", cache) == ("half-made", "half-made")
+
+
+@pytest.mark.parametrize("flag", ["--epochs", "--batch", "--rank"])
+def test_train_adapter_refuses_a_non_positive_setting_in_one_line(flag, tmp_path):
+    """Zero epochs or batch size used to die in a ZeroDivisionError after minutes of loading."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "train_adapter.py"
+    command = [sys.executable, str(script), "q.jsonl", "--home", str(tmp_path), "--out", "a.npz", flag, "0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"{flag} must be above 0" in done.stderr.strip().splitlines()[-1]

@@ -105,7 +105,7 @@ def test_show_stats_export_and_glossary(seeds_home, tmp_path):
     assert "¶3. (SBU) Dzhaksybekov responded" in shown and "¶4." not in shown
     stats = json.loads(run_cli("stats", "--json", home=seeds_home, check=True).stdout)
     assert (stats["cables"], stats["paragraphs"], stats["vectors"]) == (5, 49, 49)
-    assert stats["model"] == default_model()
+    assert stats["model"] == default_model() and "model_note" not in stats
     out = tmp_path / "export.jsonl"
     run_cli("export", "-o", str(out), home=seeds_home, check=True)
     assert len(out.read_text().splitlines()) == 5

@@ -127,3 +127,23 @@ def test_a_store_without_sentence_vectors_is_named_and_repaired(seeds_home_copy)
     with sqlite3.connect(db_path) as db:
         assert dict(db.execute("SELECT id, sentence_vectors FROM paragraphs")) == before  # the same bytes again
     db.close()
+
+
+def test_a_store_from_an_earlier_adapter_is_noted_by_stats_and_doctor_but_stays_ok(seeds_home_copy):
+    """The store reads right (its merged model is kept), so nothing fails; the note says how to get the new one."""
+    from embeddings.model import default_model
+    from qa.store import Store
+
+    earlier = "all-MiniLM-L6-v2-cables-0123456789"
+    store = Store(seeds_home_copy / "cables.db")
+    store.set_meta("model", earlier)
+    store.close()
+    manifest = seeds_home_copy / "index" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "model": earlier}))
+    checked = run_cli("doctor", "--json", home=seeds_home_copy)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    note = findings(checked)["model"]
+    assert note["ok"] and earlier in note["message"] and default_model() in note["message"]
+    assert "fresh --home" in note["message"]
+    stats = json.loads(run_cli("stats", "--json", home=seeds_home_copy, check=True).stdout)
+    assert stats["model"] == earlier and "fresh --home" in stats["model_note"]
